@@ -1,0 +1,276 @@
+// Package config holds cradle's configuration: built-in defaults, loading of
+// the main TOML file plus drop-ins, validation and printing.
+//
+// The TOML key names (the `toml` struct tags) are a public contract: users
+// write them in /etc/cradle. Every field carries a one-line `comment` tag that
+// WriteTOML prints above the key.
+package config
+
+import (
+	"maps"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Default locations of the configuration on the host.
+const (
+	DefaultPath      = "/etc/cradle/cradle.toml"
+	DefaultDropinDir = "/etc/cradle/cradle.d"
+)
+
+// ListenSocketMode is the file mode of the CRI socket named by Config.Listen;
+// group access lets a kubelet in the socket's group connect without root.
+const ListenSocketMode = 0o660
+
+// Allowed values of the enumerated keys.
+const (
+	LogLevelDebug = "debug"
+	LogLevelInfo  = "info"
+	LogLevelWarn  = "warn"
+	LogLevelError = "error"
+
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+
+	CgroupDriverCgroupfs = "cgroupfs"
+	CgroupDriverSystemd  = "systemd"
+
+	// InfraAuto runs an infra (pause) process only when the pod shares a PID
+	// namespace; InfraAlways runs one for every pod.
+	InfraAuto   = "auto"
+	InfraAlways = "always"
+
+	HandlerTypeOCI = "oci"
+	HandlerTypeVM  = "vm"
+
+	StorageDriverOverlay = "overlay"
+	StorageDriverVFS     = "vfs"
+)
+
+// Config is the complete daemon configuration.
+type Config struct {
+	Listen    string          `toml:"listen" comment:"CRI gRPC endpoint; only unix:// is supported (the socket is created with mode 0660)."`
+	Root      string          `toml:"root" comment:"Directory for persistent state (images, containers); must be absolute."`
+	RunRoot   string          `toml:"runroot" comment:"Directory for volatile state that is lost on reboot; must be absolute."`
+	LogLevel  string          `toml:"log_level" comment:"Log verbosity: debug, info, warn or error."`
+	LogFormat string          `toml:"log_format" comment:"Log output format: text or json."`
+	Runtime   RuntimeConfig   `toml:"runtime" comment:"Container runtime settings."`
+	Network   NetworkConfig   `toml:"network" comment:"Pod networking through CNI."`
+	Image     ImageConfig     `toml:"image" comment:"Image pulling and storage."`
+	Streaming StreamingConfig `toml:"streaming" comment:"Streaming server used by exec, attach and port-forward."`
+}
+
+// RuntimeConfig configures how containers are run.
+type RuntimeConfig struct {
+	DefaultHandler      string             `toml:"default_handler" comment:"Handler used when a pod names no RuntimeClass handler; must exist in [runtime.handlers]."`
+	Conmon              string             `toml:"conmon" comment:"Path of the conmon container monitor binary."`
+	CgroupDriver        string             `toml:"cgroup_driver" comment:"Cgroup manager: cgroupfs or systemd (must match the kubelet)."`
+	CgroupParent        string             `toml:"cgroup_parent" comment:"Parent cgroup for pods that do not specify one."`
+	DefaultCapabilities []string           `toml:"default_capabilities" comment:"Capabilities granted to containers by default (names without the CAP_ prefix)."`
+	DefaultSysctls      []string           `toml:"default_sysctls" comment:"Sysctls applied to every pod, as \"name=value\"."`
+	DefaultUlimits      []string           `toml:"default_ulimits" comment:"Rlimits applied to every container, as \"name=soft:hard\" or \"name=value\" (e.g. \"nofile=1024:2048\")."`
+	PidsLimit           int64              `toml:"pids_limit" comment:"Maximum number of processes per container; 0 or -1 means no limit."`
+	LogSizeMax          int64              `toml:"log_size_max" comment:"Maximum container log size in bytes before rotation; -1 means unlimited."`
+	InfraContainer      string             `toml:"infra_container" comment:"Infra (pause) process: auto (only when the pod shares a PID namespace) or always."`
+	Handlers            map[string]Handler `toml:"handlers" comment:"Runtime handlers, keyed by the RuntimeClass handler name."`
+}
+
+// Handler is one runtime handler (a RuntimeClass handler name maps to one).
+type Handler struct {
+	Type               string   `toml:"type" comment:"Handler kind: oci (runc-compatible binary) or vm (sandboxed VM runtime)."`
+	Path               string   `toml:"path" comment:"Path of the runtime binary."`
+	Root               string   `toml:"root" comment:"Runtime state directory; empty means <runroot>/runtime/<handler name>."`
+	InfraContainer     string   `toml:"infra_container" comment:"Overrides runtime.infra_container for this handler: auto, always, or empty to inherit."`
+	AllowedAnnotations []string `toml:"allowed_annotations" comment:"Pod annotations (or prefixes ending in \"*\") passed through to this handler."`
+}
+
+// NetworkConfig configures CNI.
+type NetworkConfig struct {
+	CNIConfDir    string   `toml:"cni_conf_dir" comment:"Directory searched for CNI network configuration files."`
+	CNIPluginDirs []string `toml:"cni_plugin_dirs" comment:"Directories searched, in order, for CNI plugin binaries."`
+	CNICacheDir   string   `toml:"cni_cache_dir" comment:"CNI result cache directory; empty means <root>/cni-cache."`
+	NetworkName   string   `toml:"network_name" comment:"Name of the CNI network to use; empty means the first config file in lexical order."`
+}
+
+// ImageConfig configures image handling.
+type ImageConfig struct {
+	PauseImage          string   `toml:"pause_image" comment:"Image whose process holds the pod namespaces when an infra container runs."`
+	RegistriesConf      string   `toml:"registries_conf" comment:"containers-registries.conf(5) file with registry mirrors and search lists."`
+	RegistriesD         string   `toml:"registries_d" comment:"containers-registries.d(5) directory with signature storage settings."`
+	SignaturePolicy     string   `toml:"signature_policy" comment:"containers-policy.json(5) file deciding which images may be pulled."`
+	StorageDriver       string   `toml:"storage_driver" comment:"Storage driver: overlay or vfs; empty means overlay with fallback to vfs."`
+	PullProgressTimeout Duration `toml:"pull_progress_timeout" comment:"Cancel a pull that makes no progress for this long (Go duration, e.g. \"1m\"); 0 disables."`
+}
+
+// StreamingConfig configures the streaming server.
+type StreamingConfig struct {
+	Address string `toml:"address" comment:"host:port the streaming server listens on; port 0 picks a free port."`
+}
+
+// Default returns a fresh Config holding the built-in defaults.
+func Default() *Config {
+	return &Config{
+		Listen:    "unix:///run/cradle/cradle.sock",
+		Root:      "/var/lib/cradle",
+		RunRoot:   "/run/cradle",
+		LogLevel:  LogLevelInfo,
+		LogFormat: LogFormatText,
+		Runtime: RuntimeConfig{
+			DefaultHandler: "runc",
+			Conmon:         "/usr/bin/conmon",
+			CgroupDriver:   CgroupDriverCgroupfs,
+			CgroupParent:   "/cradle",
+			DefaultCapabilities: []string{
+				"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW",
+				"SETGID", "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE",
+				"SYS_CHROOT", "KILL", "AUDIT_WRITE",
+			},
+			// Empty rather than nil slices so that a printed and reloaded
+			// config compares equal to the defaults.
+			DefaultSysctls: []string{},
+			DefaultUlimits: []string{},
+			PidsLimit:      0,
+			LogSizeMax:     -1,
+			InfraContainer: InfraAuto,
+			Handlers: map[string]Handler{
+				"runc": {
+					Type:               HandlerTypeOCI,
+					Path:               "/usr/sbin/runc",
+					AllowedAnnotations: []string{},
+				},
+			},
+		},
+		Network: NetworkConfig{
+			CNIConfDir:    "/etc/cni/net.d",
+			CNIPluginDirs: []string{"/opt/cni/bin", "/usr/lib/cni"},
+		},
+		Image: ImageConfig{
+			PauseImage:          "registry.k8s.io/pause:3.10",
+			RegistriesConf:      "/etc/containers/registries.conf",
+			RegistriesD:         "/etc/containers/registries.d",
+			SignaturePolicy:     "/etc/containers/policy.json",
+			StorageDriver:       StorageDriverOverlay,
+			PullProgressTimeout: Duration(time.Minute),
+		},
+		Streaming: StreamingConfig{Address: "127.0.0.1:0"},
+	}
+}
+
+// Clone returns a deep copy, so callers may modify slices and handlers
+// without affecting c.
+func (c *Config) Clone() *Config {
+	n := *c
+	r := &n.Runtime
+	r.DefaultCapabilities = slices.Clone(r.DefaultCapabilities)
+	r.DefaultSysctls = slices.Clone(r.DefaultSysctls)
+	r.DefaultUlimits = slices.Clone(r.DefaultUlimits)
+	r.Handlers = cloneHandlers(r.Handlers)
+	n.Network.CNIPluginDirs = slices.Clone(n.Network.CNIPluginDirs)
+	return &n
+}
+
+func cloneHandlers(m map[string]Handler) map[string]Handler {
+	if m == nil {
+		return nil
+	}
+	out := maps.Clone(m)
+	for name, h := range out {
+		h.AllowedAnnotations = slices.Clone(h.AllowedAnnotations)
+		out[name] = h
+	}
+	return out
+}
+
+// ListenPath returns the filesystem path of the unix socket in Listen.
+func (c *Config) ListenPath() string {
+	return strings.TrimPrefix(c.Listen, "unix://")
+}
+
+// HandlerNames returns the configured handler names, sorted.
+func (c *Config) HandlerNames() []string {
+	names := make([]string, 0, len(c.Runtime.Handlers))
+	for name := range c.Runtime.Handlers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Handler returns the handler called name; "" selects the default handler,
+// as an empty RuntimeClass handler does in CRI.
+func (c *Config) Handler(name string) (Handler, bool) {
+	if name == "" {
+		name = c.Runtime.DefaultHandler
+	}
+	h, ok := c.Runtime.Handlers[name]
+	return h, ok
+}
+
+// HandlerRoot returns the runtime state directory for handler name: its
+// explicit root, or <runroot>/runtime/<name>.
+func (c *Config) HandlerRoot(name string) string {
+	if h, ok := c.Runtime.Handlers[name]; ok && h.Root != "" {
+		return h.Root
+	}
+	return filepath.Join(c.RunRoot, "runtime", name)
+}
+
+// InfraContainer returns the effective infra_container mode for handler
+// name: the handler's override if set, else runtime.infra_container.
+func (c *Config) InfraContainer(name string) string {
+	if h, ok := c.Runtime.Handlers[name]; ok && h.InfraContainer != "" {
+		return h.InfraContainer
+	}
+	return c.Runtime.InfraContainer
+}
+
+// CNICacheDir returns network.cni_cache_dir, or <root>/cni-cache.
+func (c *Config) CNICacheDir() string {
+	if c.Network.CNICacheDir != "" {
+		return c.Network.CNICacheDir
+	}
+	return filepath.Join(c.Root, "cni-cache")
+}
+
+// Capabilities returns runtime.default_capabilities in the "CAP_X" form
+// used by OCI runtime specs.
+func (r *RuntimeConfig) Capabilities() []string {
+	out := make([]string, 0, len(r.DefaultCapabilities))
+	for _, c := range r.DefaultCapabilities {
+		c = strings.ToUpper(strings.TrimSpace(c))
+		if !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Sysctls returns runtime.default_sysctls as a map. Later entries win.
+func (r *RuntimeConfig) Sysctls() (map[string]string, error) {
+	out := make(map[string]string, len(r.DefaultSysctls))
+	for _, s := range r.DefaultSysctls {
+		name, value, err := ParseSysctl(s)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = value
+	}
+	return out, nil
+}
+
+// Ulimits returns runtime.default_ulimits parsed.
+func (r *RuntimeConfig) Ulimits() ([]Ulimit, error) {
+	out := make([]Ulimit, 0, len(r.DefaultUlimits))
+	for _, s := range r.DefaultUlimits {
+		u, err := ParseUlimit(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}

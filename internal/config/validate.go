@@ -1,0 +1,133 @@
+package config
+
+import (
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Validate reports every invalid value in c. Call it again after command
+// line flags override fields; Load already calls it.
+func (c *Config) Validate() error {
+	if errs := c.check(); len(errs) > 0 {
+		return joinErrors(errs, nil)
+	}
+	return nil
+}
+
+// check returns one keyError per invalid value, in a stable order.
+func (c *Config) check() []keyError {
+	v := &validator{}
+	if path, ok := strings.CutPrefix(c.Listen, "unix://"); !ok {
+		v.bad(toml.Key{"listen"}, "%q is not a unix:// address; only unix sockets are supported", c.Listen)
+	} else if !filepath.IsAbs(path) {
+		v.bad(toml.Key{"listen"}, "socket path %q must be absolute", path)
+	}
+	v.absPath(toml.Key{"root"}, c.Root, true)
+	v.absPath(toml.Key{"runroot"}, c.RunRoot, true)
+	v.oneOf(toml.Key{"log_level"}, c.LogLevel, LogLevelDebug, LogLevelInfo, LogLevelWarn, LogLevelError)
+	v.oneOf(toml.Key{"log_format"}, c.LogFormat, LogFormatText, LogFormatJSON)
+
+	r := &c.Runtime
+	rk := func(k ...string) toml.Key { return append(toml.Key{"runtime"}, k...) }
+	if r.DefaultHandler == "" {
+		v.bad(rk("default_handler"), "must name a handler")
+	} else if _, ok := r.Handlers[r.DefaultHandler]; !ok {
+		v.bad(rk("default_handler"), "handler %q is not defined in [runtime.handlers] (defined: %s)",
+			r.DefaultHandler, strings.Join(c.HandlerNames(), ", "))
+	}
+	v.oneOf(rk("cgroup_driver"), r.CgroupDriver, CgroupDriverCgroupfs, CgroupDriverSystemd)
+	for _, cp := range r.DefaultCapabilities {
+		if strings.TrimSpace(cp) == "" {
+			v.bad(rk("default_capabilities"), "empty capability name")
+		}
+	}
+	for _, s := range r.DefaultSysctls {
+		if _, _, err := ParseSysctl(s); err != nil {
+			v.bad(rk("default_sysctls"), "%v", err)
+		}
+	}
+	for _, s := range r.DefaultUlimits {
+		if _, err := ParseUlimit(s); err != nil {
+			v.bad(rk("default_ulimits"), "%v", err)
+		}
+	}
+	if r.PidsLimit < -1 {
+		v.bad(rk("pids_limit"), "%d is invalid (want -1 or 0 for no limit, or a positive count)", r.PidsLimit)
+	}
+	if r.LogSizeMax == 0 || r.LogSizeMax < -1 {
+		v.bad(rk("log_size_max"), "%d is invalid (want -1 for unlimited or a positive number of bytes)", r.LogSizeMax)
+	}
+	v.oneOf(rk("infra_container"), r.InfraContainer, InfraAuto, InfraAlways)
+	for _, name := range c.HandlerNames() {
+		h := r.Handlers[name]
+		hk := func(k string) toml.Key { return rk("handlers", name, k) }
+		if name == "" {
+			v.bad(rk("handlers", name), "handler name must not be empty")
+		}
+		v.oneOf(hk("type"), h.Type, HandlerTypeOCI, HandlerTypeVM)
+		if h.Path == "" {
+			v.bad(hk("path"), "must name the runtime binary")
+		}
+		v.absPath(hk("root"), h.Root, false)
+		v.oneOf(hk("infra_container"), h.InfraContainer, "", InfraAuto, InfraAlways)
+		if slices.Contains(h.AllowedAnnotations, "") {
+			v.bad(hk("allowed_annotations"), "empty annotation name")
+		}
+	}
+
+	n := &c.Network
+	v.absPath(toml.Key{"network", "cni_conf_dir"}, n.CNIConfDir, false)
+	for _, d := range n.CNIPluginDirs {
+		v.absPath(toml.Key{"network", "cni_plugin_dirs"}, d, true)
+	}
+	v.absPath(toml.Key{"network", "cni_cache_dir"}, n.CNICacheDir, false)
+
+	im := &c.Image
+	if im.PauseImage == "" {
+		v.bad(toml.Key{"image", "pause_image"}, "must name an image")
+	}
+	v.oneOf(toml.Key{"image", "storage_driver"}, im.StorageDriver, "", StorageDriverOverlay, StorageDriverVFS)
+	if im.PullProgressTimeout < 0 {
+		v.bad(toml.Key{"image", "pull_progress_timeout"}, "%s is negative", im.PullProgressTimeout)
+	}
+
+	if _, port, err := net.SplitHostPort(c.Streaming.Address); err != nil {
+		v.bad(toml.Key{"streaming", "address"}, "%q is not host:port", c.Streaming.Address)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.bad(toml.Key{"streaming", "address"}, "invalid port %q in %q", port, c.Streaming.Address)
+	}
+	return v.errs
+}
+
+type validator struct{ errs []keyError }
+
+func (v *validator) bad(key toml.Key, format string, args ...any) {
+	v.errs = append(v.errs, keyErrorf(key, format, args...))
+}
+
+func (v *validator) oneOf(key toml.Key, value string, allowed ...string) {
+	if slices.Contains(allowed, value) {
+		return
+	}
+	quoted := make([]string, len(allowed))
+	for i, a := range allowed {
+		quoted[i] = strconv.Quote(a)
+	}
+	v.bad(key, "invalid value %q (want one of %s)", value, strings.Join(quoted, ", "))
+}
+
+// absPath checks that p is absolute; an empty p is only allowed when the
+// key is optional.
+func (v *validator) absPath(key toml.Key, p string, required bool) {
+	switch {
+	case p == "" && required:
+		v.bad(key, "must be set to an absolute path")
+	case p != "" && !filepath.IsAbs(p):
+		v.bad(key, "path %q must be absolute", p)
+	}
+}

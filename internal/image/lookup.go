@@ -1,0 +1,226 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/pkg/shortnames"
+	istorage "go.podman.io/image/v5/storage"
+	"go.podman.io/storage"
+)
+
+// ImageInfo is what the CRI reports about a stored image.
+type ImageInfo struct {
+	ID          string // "sha256:<config digest>"
+	StorageID   string
+	RepoTags    []string
+	RepoDigests []string
+	Size        uint64
+	Config      imgspecv1.ImageConfig
+	Pinned      bool
+}
+
+// Resolve finds a stored image by ID, ID prefix, name or digest reference.
+func (s *Service) Resolve(ref string) (*ImageInfo, error) {
+	img, err := s.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	return s.info(img)
+}
+
+func (s *Service) lookup(ref string) (*storage.Image, error) {
+	if ref == "" {
+		return nil, fmt.Errorf("%w: empty", ErrInvalidReference)
+	}
+	if isHexID(ref) {
+		id := strings.TrimPrefix(ref, "sha256:")
+		if img, err := s.store.Image(id); err == nil {
+			return img, nil
+		}
+		if img := s.byIDPrefix(id); img != nil {
+			return img, nil
+		}
+		if strings.HasPrefix(ref, "sha256:") {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+		}
+	}
+	names, err := shortnames.ResolveLocally(s.sys, ref)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %v", ErrInvalidReference, ref, err)
+	}
+	for _, named := range names {
+		if img, err := s.store.Image(named.String()); err == nil {
+			return img, nil
+		}
+		if c, ok := named.(reference.Canonical); ok {
+			if img := s.byDigest(c); img != nil {
+				return img, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+}
+
+func (s *Service) byIDPrefix(prefix string) *storage.Image {
+	imgs, err := s.store.Images()
+	if err != nil {
+		return nil
+	}
+	var found *storage.Image
+	for i := range imgs {
+		if strings.HasPrefix(imgs[i].ID, prefix) {
+			if found != nil {
+				return nil // ambiguous
+			}
+			found = &imgs[i]
+		}
+	}
+	return found
+}
+
+// byDigest matches repo@digest against an image pulled by tag from repo.
+func (s *Service) byDigest(c reference.Canonical) *storage.Image {
+	imgs, err := s.store.ImagesByDigest(c.Digest())
+	if err != nil {
+		return nil
+	}
+	for _, img := range imgs {
+		for _, n := range img.Names {
+			if named, err := reference.ParseNormalizedNamed(n); err == nil && named.Name() == c.Name() {
+				return img
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Service) info(img *storage.Image) (*ImageInfo, error) {
+	s.mu.Lock()
+	cached, ok := s.configs[img.ID]
+	s.mu.Unlock()
+	if ok && slices.Equal(cached.RepoTags, repoTags(img)) {
+		return cached, nil
+	}
+	ii := &ImageInfo{ID: "sha256:" + img.ID, StorageID: img.ID, RepoTags: repoTags(img), RepoDigests: repoDigests(img)}
+	ref, err := istorage.Transport.NewStoreReference(s.store, nil, img.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reference image %s: %w", img.ID, err)
+	}
+	src, err := ref.NewImage(context.Background(), s.sys)
+	if err != nil {
+		return nil, fmt.Errorf("open image %s: %w", img.ID, err)
+	}
+	defer src.Close()
+	cfg, err := src.OCIConfig(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("read config of image %s: %w", img.ID, err)
+	}
+	ii.Config = cfg.Config
+	if size, err := s.store.ImageSize(img.ID); err == nil && size > 0 {
+		ii.Size = uint64(size)
+	}
+	for _, n := range ii.RepoTags {
+		if n == s.pauseName() {
+			ii.Pinned = true
+		}
+	}
+	s.mu.Lock()
+	s.configs[img.ID] = ii
+	s.mu.Unlock()
+	return ii, nil
+}
+
+func (s *Service) pauseName() string {
+	named, err := reference.ParseNormalizedNamed(s.opts.PauseImage)
+	if err != nil {
+		return ""
+	}
+	return reference.TagNameOnly(named).String()
+}
+
+func repoTags(img *storage.Image) []string {
+	var out []string
+	for _, n := range img.Names {
+		if named, err := reference.ParseNormalizedNamed(n); err == nil {
+			if _, ok := named.(reference.NamedTagged); ok {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func repoDigests(img *storage.Image) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(s string) {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	for _, n := range img.Names {
+		named, err := reference.ParseNormalizedNamed(n)
+		if err != nil {
+			continue
+		}
+		if c, ok := named.(reference.Canonical); ok {
+			add(c.Name() + "@" + c.Digest().String())
+			continue
+		}
+		if img.Digest != "" {
+			add(named.Name() + "@" + img.Digest.String())
+		}
+	}
+	return out
+}
+
+// List returns every stored image.
+func (s *Service) List() ([]*ImageInfo, error) {
+	imgs, err := s.store.Images()
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	out := make([]*ImageInfo, 0, len(imgs))
+	for i := range imgs {
+		ii, err := s.info(&imgs[i])
+		if err != nil {
+			continue // an image being removed concurrently
+		}
+		out = append(out, ii)
+	}
+	return out, nil
+}
+
+// Remove deletes an image and all its names. A missing image is not an error.
+func (s *Service) Remove(ref string) error {
+	img, err := s.lookup(ref)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctrs, err := s.store.Containers()
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	for _, c := range ctrs {
+		if c.ImageID == img.ID {
+			return fmt.Errorf("%w: image %s is used by container %s", ErrInUse, ref, c.ID)
+		}
+	}
+	if _, err := s.store.DeleteImage(img.ID, true); err != nil && !errors.Is(err, storage.ErrImageUnknown) {
+		return fmt.Errorf("delete image %s: %w", img.ID, err)
+	}
+	s.mu.Lock()
+	delete(s.configs, img.ID)
+	s.mu.Unlock()
+	return nil
+}

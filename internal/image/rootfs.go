@@ -1,0 +1,82 @@
+package image
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"syscall"
+
+	"go.podman.io/storage"
+)
+
+// CreateRootfs makes a writable layer for container id on top of imageID and
+// mounts it. On failure nothing is left in the store.
+func (s *Service) CreateRootfs(id, name, imageID string) (string, error) {
+	if _, err := s.store.CreateContainer(id, []string{name}, imageID, "", "", nil); err != nil {
+		if errors.Is(err, storage.ErrDuplicateName) {
+			return "", fmt.Errorf("writable layer name %s is taken: %w", name, err)
+		}
+		return "", fmt.Errorf("create writable layer for %s: %w", id, err)
+	}
+	mnt, err := s.store.Mount(id, "")
+	if err != nil {
+		_ = s.store.DeleteContainer(id)
+		return "", fmt.Errorf("mount writable layer for %s: %w", id, err)
+	}
+	return mnt, nil
+}
+
+// RemoveRootfs unmounts and deletes the container's layer; idempotent.
+func (s *Service) RemoveRootfs(id string) error {
+	if _, err := s.store.Container(id); errors.Is(err, storage.ErrContainerUnknown) {
+		return nil
+	}
+	if _, err := s.store.Unmount(id, true); err != nil && !errors.Is(err, storage.ErrContainerUnknown) && !errors.Is(err, storage.ErrLayerUnknown) {
+		return fmt.Errorf("unmount writable layer of %s: %w", id, err)
+	}
+	if err := s.store.DeleteContainer(id); err != nil && !errors.Is(err, storage.ErrContainerUnknown) {
+		return fmt.Errorf("delete writable layer of %s: %w", id, err)
+	}
+	return nil
+}
+
+// StorageContainers lists the IDs of writable layers, for the startup sweep.
+func (s *Service) StorageContainers() ([]string, error) {
+	ctrs, err := s.store.Containers()
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(ctrs))
+	for _, c := range ctrs {
+		ids = append(ids, c.ID)
+	}
+	return ids, nil
+}
+
+// FsUsage walks dir and returns the bytes and inodes used and the mountpoint.
+func FsUsage(dir string) (bytes, inodes uint64, err error) {
+	seen := map[uint64]bool{}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, werr error) error {
+		if werr != nil {
+			return nil // entries vanish while layers are removed
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			if seen[st.Ino] {
+				return nil
+			}
+			seen[st.Ino] = true
+			bytes += uint64(st.Blocks) * 512
+		}
+		inodes++
+		return nil
+	})
+	return bytes, inodes, err
+}
+
+// GraphRoot is where image layers live.
+func (s *Service) GraphRoot() string { return s.store.GraphRoot() }
