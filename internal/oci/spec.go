@@ -244,3 +244,12 @@ func setAnnotations(g *generate.Generator, in *ContainerInput) {
 		g.AddAnnotation(k, v)
 	}
 }
+
+// MarkSandbox turns a container spec into the pod's sandbox (infra) spec,
+// as VM runtimes tell them apart.
+func MarkSandbox(s *specs.Spec) {
+	s.Annotations[AnnContainerType] = "sandbox"
+	s.Annotations[AnnCrioType] = "sandbox"
+	delete(s.Annotations, AnnContainerName)
+	delete(s.Annotations, AnnCrioName)
+}

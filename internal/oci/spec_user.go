@@ -79,4 +79,3 @@ func cutColon(s string) (string, string, bool) {
 	}
 	return s, "", false
 }
-

@@ -1,0 +1,37 @@
+# cradle: build, run and test. See README.md.
+GO        ?= go
+TAGS      := containers_image_openpgp exclude_graphdriver_btrfs
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/cradle-runtime/cradle/internal/version.Version=$(VERSION)
+
+.PHONY: build run test unit integration deps test-deps vet clean
+
+build:
+	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/cradle ./cmd/cradle
+
+deps:
+	hack/install-deps.sh
+
+# Installs what is missing, builds, writes a default CNI config if none
+# exists, and runs the daemon in the foreground with the embedded defaults.
+run: deps build
+	hack/default-cni.sh
+	exec bin/cradle serve
+
+test-deps: deps
+	hack/install-test-deps.sh
+
+vet:
+	@test -z "$$(gofmt -l cmd internal test)" || { gofmt -l cmd internal test; exit 1; }
+	$(GO) vet -tags "$(TAGS)" ./...
+
+unit:
+	$(GO) test -tags "$(TAGS)" ./internal/...
+
+integration: build
+	hack/integration.sh
+
+test: test-deps vet unit integration
+
+clean:
+	rm -rf bin

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/cradle-runtime/cradle/internal/config"
+	"github.com/cradle-runtime/cradle/internal/server"
+	"github.com/cradle-runtime/cradle/internal/version"
+	"github.com/spf13/cobra"
+)
+
+// shutdownGrace bounds how long SIGTERM waits for requests in flight.
+const shutdownGrace = 10 * time.Second
+
+func serveCmd() *cobra.Command {
+	var o overrides
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "run the CRI daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := o.load()
+			if err != nil {
+				return err
+			}
+			setupLogging(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+			return serve(cfg)
+		},
+	}
+	o.register(cmd)
+	return cmd
+}
+
+func serve(cfg *config.Config) error {
+	if err := server.EnableSubreaper(); err != nil {
+		slog.Warn("cannot become a child subreaper; exited monitors are left to PID 1", "error", err)
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	l, err := listen(cfg.ListenPath())
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		sig := <-sigs
+		slog.Info("shutting down; containers keep running", "signal", sig.String())
+		srv.Shutdown(shutdownGrace)
+	}()
+	slog.Info("cradle serving", "version", version.Version, "listen", cfg.Listen, "root", cfg.Root, "runroot", cfg.RunRoot)
+	if err := srv.Serve(l); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	_ = os.Remove(cfg.ListenPath())
+	return nil
+}
+
+// listen replaces a stale socket and opens the CRI socket with mode 0660.
+func listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create socket dir: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another daemon is serving on %s", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, config.ListenSocketMode); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return l, nil
+}

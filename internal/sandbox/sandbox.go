@@ -1,0 +1,110 @@
+// Package sandbox is the pod sandbox model: its durable record and the
+// state machine that RunPodSandbox, Stop and Remove move it through.
+package sandbox
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/cradle-runtime/cradle/internal/network"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// State of a sandbox. CREATING records exist only while RunPodSandbox runs
+// or after a crash in it; recovery finishes them as NOTREADY.
+type State string
+
+const (
+	Creating State = "CREATING"
+	Ready    State = "READY"
+	NotReady State = "NOTREADY"
+)
+
+// Record is everything persisted about a sandbox. Each allocation is
+// recorded before the next one starts so a crash leaves enough to clean up.
+type Record struct {
+	ID        string                       `json:"id"`
+	Name      string                       `json:"name"` // the reserved name
+	Config    *runtimeapi.PodSandboxConfig `json:"config"`
+	Handler   string                       `json:"handler"`
+	State     State                        `json:"state"`
+	CreatedAt int64                        `json:"createdAt"`
+
+	Dir          string `json:"dir"` // per-pod files under the runroot
+	NetNS        string `json:"netns,omitempty"`
+	IPCNS        string `json:"ipcns,omitempty"`
+	UTSNS        string `json:"utsns,omitempty"`
+	ShmPath      string `json:"shm,omitempty"`
+	HostsFile    string `json:"hosts,omitempty"`
+	ResolvFile   string `json:"resolv,omitempty"`
+	HostnameFile string `json:"hostnameFile,omitempty"`
+
+	Network        *network.Attachment `json:"network,omitempty"`
+	NetworkStopped bool                `json:"networkStopped,omitempty"`
+
+	InfraID  string `json:"infraId,omitempty"`
+	InfraPid int    `json:"infraPid,omitempty"`
+}
+
+// Sandbox is a record plus the lock that serialises operations on it.
+type Sandbox struct {
+	// Op serialises lifecycle operations (run, stop, remove) on this pod.
+	Op sync.Mutex
+
+	mu  sync.RWMutex
+	rec Record
+}
+
+// New wraps a record.
+func New(r Record) *Sandbox { return &Sandbox{rec: r} }
+
+// Get returns a copy of the record.
+func (s *Sandbox) Get() Record {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rec
+}
+
+// Update changes the record in memory and, through persist, on disk. If
+// persisting fails, the in-memory record is left unchanged.
+func (s *Sandbox) Update(persist func(Record) error, fn func(*Record)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.rec
+	fn(&next)
+	if err := persist(next); err != nil {
+		return err
+	}
+	s.rec = next
+	return nil
+}
+
+// ID is the sandbox ID.
+func (s *Sandbox) ID() string { return s.Get().ID }
+
+// HostNetwork reports whether the pod uses the node's network namespace.
+func HostNetwork(c *runtimeapi.PodSandboxConfig) bool {
+	return c.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
+}
+
+// HostIPC reports whether the pod uses the node's IPC namespace.
+func HostIPC(c *runtimeapi.PodSandboxConfig) bool {
+	return c.GetLinux().GetSecurityContext().GetNamespaceOptions().GetIpc() == runtimeapi.NamespaceMode_NODE
+}
+
+// HostPID reports whether the pod uses the node's PID namespace.
+func HostPID(c *runtimeapi.PodSandboxConfig) bool {
+	return c.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid() == runtimeapi.NamespaceMode_NODE
+}
+
+// SharedPID reports whether the pod's containers share one PID namespace,
+// held by an infra process.
+func SharedPID(c *runtimeapi.PodSandboxConfig) bool {
+	return c.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid() == runtimeapi.NamespaceMode_POD
+}
+
+// Name is the name reserved for a pod: unique per metadata, as the kubelet
+// derives it, so a retry finds the first attempt.
+func Name(m *runtimeapi.PodSandboxMetadata) string {
+	return "k8s_POD_" + m.GetName() + "_" + m.GetNamespace() + "_" + m.GetUid() + "_" + strconv.FormatUint(uint64(m.GetAttempt()), 10)
+}

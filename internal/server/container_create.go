@@ -1,0 +1,222 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cradle-runtime/cradle/internal/container"
+	"github.com/cradle-runtime/cradle/internal/image"
+	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/sandbox"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func validateContainerConfig(c *runtimeapi.ContainerConfig) error {
+	switch {
+	case c == nil:
+		return invalid("config", "is required")
+	case c.GetMetadata() == nil:
+		return invalid("config.metadata", "is required")
+	case c.GetMetadata().GetName() == "":
+		return invalid("config.metadata.name", "is empty")
+	case c.GetImage() == nil || c.GetImage().GetImage() == "":
+		return invalid("config.image.image", "is empty")
+	}
+	return nil
+}
+
+// CreateContainer builds the container's spec and creates it in the
+// runtime. On any failure nothing is left behind.
+func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
+	cfg := req.GetConfig()
+	if req.GetPodSandboxId() == "" {
+		return nil, invalid("pod_sandbox_id", "is empty")
+	}
+	if err := validateContainerConfig(cfg); err != nil {
+		return nil, err
+	}
+	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
+	if err != nil {
+		return nil, toStatus(err, "pod_sandbox_id")
+	}
+	sr := sb.Get()
+	if sr.State != sandbox.Ready {
+		return nil, status.Errorf(codes.FailedPrecondition, "pod_sandbox_id: sandbox %s is not ready", sr.ID)
+	}
+	img, err := s.images.Resolve(cfg.GetImage().GetImage())
+	if err != nil {
+		if errors.Is(err, image.ErrNotFound) {
+			return nil, status.Errorf(codes.NotFound, "config.image.image: image %q is not pulled", cfg.GetImage().GetImage())
+		}
+		return nil, toStatus(err, "config.image.image")
+	}
+	name := container.Name(cfg.GetMetadata(), sr.Config.GetMetadata())
+	id := newID()
+	if holder, ok := s.ctrNames.Reserve(name, id); !ok {
+		return nil, status.Errorf(codes.AlreadyExists, "config.metadata.name: container name %q is already used by %s", name, holder)
+	}
+	rec := container.Record{
+		ID: id, SandboxID: sr.ID, Name: name, Config: cfg, Handler: sr.Handler,
+		ImageID: img.ID, ImageName: cfg.GetImage().GetImage(),
+		Bundle: filepath.Join(s.cfg.RunRoot, "containers", id), StopSignal: img.Config.StopSignal,
+		State: runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
+	}
+	if cfg.GetLogPath() != "" && sr.Config.GetLogDirectory() != "" {
+		rec.LogPath = filepath.Join(sr.Config.GetLogDirectory(), cfg.GetLogPath())
+	}
+	c, err := s.createContainer(ctx, sb, rec, img, false)
+	if err != nil {
+		s.ctrNames.Release(name, id)
+		return nil, err
+	}
+	return &runtimeapi.CreateContainerResponse{ContainerId: c.Get().ID}, nil
+}
+
+// createContainer makes the rootfs, the spec and the runtime container; it
+// undoes each step if a later one fails.
+func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec container.Record, img *image.ImageInfo, infra bool) (c *container.Container, retErr error) {
+	rt, _, err := s.runtimeFor(rec.Handler)
+	if err != nil {
+		return nil, toStatus(err, "runtime")
+	}
+	var cleanups []func()
+	defer func() {
+		if retErr != nil {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				cleanups[i]()
+			}
+		}
+	}()
+	if err := os.MkdirAll(rec.Bundle, 0o700); err != nil {
+		return nil, toStatus(err, "create bundle")
+	}
+	cleanups = append(cleanups, func() { _ = os.RemoveAll(rec.Bundle) })
+	rootfs, err := s.images.CreateRootfs(rec.ID, rec.ID, img.StorageID)
+	if err != nil {
+		return nil, toStatus(err, "create root filesystem")
+	}
+	cleanups = append(cleanups, func() { _ = s.images.RemoveRootfs(rec.ID) })
+	rec.Rootfs = rootfs
+
+	sr := sb.Get()
+	in, err := s.containerInput(sr, rec, img, rootfs)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := oci.ContainerSpec(in)
+	if err != nil {
+		return nil, toStatus(err, "container config")
+	}
+	if infra {
+		oci.MarkSandbox(spec)
+	}
+	if rec.LogPath == "" {
+		rec.LogPath = filepath.Join(rec.Bundle, "ctr.log")
+	}
+	if err := writeSpec(rec.Bundle, spec); err != nil {
+		return nil, toStatus(err, "write runtime spec")
+	}
+	// Record first: a crash after conmon started must leave a trace.
+	if err := s.putContainer(rec); err != nil {
+		return nil, toStatus(err, "persist container")
+	}
+	cleanups = append(cleanups, func() { _ = s.ctrRecords.Delete(rec.ID) })
+	failpoint("create:after-record")
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*time.Minute)
+	defer cancel()
+	created, err := rt.Create(cctx, oci.CreateOpts{
+		ID: rec.ID, Name: rec.Name, Bundle: rec.Bundle, LogPath: rec.LogPath,
+		Terminal: rec.Config.GetTty(), Stdin: rec.Config.GetStdin(), StdinOnce: rec.Config.GetStdinOnce(),
+		LogSizeMax: s.cfg.Runtime.LogSizeMax,
+	})
+	if err != nil {
+		_ = rt.Delete(context.WithoutCancel(ctx), rec.ID)
+		rt.CleanupFiles(rec.ID)
+		return nil, toStatus(err, "create container")
+	}
+	rec.Pid, rec.ConmonPid = created.Pid, created.ConmonPid
+	go reapConmon(created.ConmonPid)
+	c = container.New(rec)
+	if err := c.Update(s.putContainer, func(*container.Record) {}); err != nil {
+		_ = rt.Delete(context.WithoutCancel(ctx), rec.ID)
+		rt.CleanupFiles(rec.ID)
+		return nil, toStatus(err, "persist container")
+	}
+	s.containers.Add(rec.ID, c)
+	slog.Info("container created", "container", rec.ID, "sandbox", rec.SandboxID, "name", rec.Config.GetMetadata().GetName())
+	return c, nil
+}
+
+func writeSpec(bundle string, spec *specs.Spec) error {
+	b, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode spec: %w", err)
+	}
+	return os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600)
+}
+
+func (s *Server) containerInput(sr sandbox.Record, rec container.Record, img *image.ImageInfo, rootfs string) (*oci.ContainerInput, error) {
+	sb, err := s.sandboxSpecInfo(sr, rec.Config)
+	if err != nil {
+		return nil, err
+	}
+	return &oci.ContainerInput{
+		ID: rec.ID, Config: rec.Config, Image: img.Config, ImageName: rec.ImageName,
+		Rootfs: rootfs, Sandbox: sb, Defaults: s.defaults,
+		PodPrivileged: sr.Config.GetLinux().GetSecurityContext().GetPrivileged(),
+	}, nil
+}
+
+// sandboxSpecInfo resolves what a container joins in its pod, including the
+// PID namespace of the infra process or of a target container.
+func (s *Server) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerConfig) (oci.Sandbox, error) {
+	info := oci.Sandbox{
+		ID: sr.ID, Name: sr.Config.GetMetadata().GetName(), Namespace: sr.Config.GetMetadata().GetNamespace(),
+		UID: sr.Config.GetMetadata().GetUid(), Hostname: hostname(sr.Config),
+		NetNS: sr.NetNS, IPCNS: sr.IPCNS, UTSNS: sr.UTSNS, HostPID: sandbox.HostPID(sr.Config),
+		HostsFile: sr.HostsFile, ResolvFile: sr.ResolvFile, HostnameFile: sr.HostnameFile, ShmPath: sr.ShmPath,
+		CgroupParent: sr.Config.GetLinux().GetCgroupParent(), Sysctls: sr.Config.GetLinux().GetSysctls(),
+	}
+	if sandbox.HostNetwork(sr.Config) {
+		info.NetNS, info.UTSNS = "", ""
+	}
+	nsOpts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	switch nsOpts.GetPid() {
+	case runtimeapi.NamespaceMode_POD:
+		if sr.InfraPid > 0 {
+			info.PIDNS = fmt.Sprintf("/proc/%d/ns/pid", sr.InfraPid)
+		}
+	case runtimeapi.NamespaceMode_TARGET:
+		t, err := s.containers.Get(nsOpts.GetTargetId())
+		if err != nil {
+			return info, toStatus(err, "linux.security_context.namespace_options.target_id")
+		}
+		tr := t.Get()
+		if tr.SandboxID != sr.ID || tr.Pid <= 0 {
+			return info, invalid("linux.security_context.namespace_options.target_id", "container %s is not a running container of this pod", tr.ID)
+		}
+		info.PIDNS = fmt.Sprintf("/proc/%d/ns/pid", tr.Pid)
+	}
+	return info, nil
+}
+
+// containersOf lists a sandbox's containers; the infra one only if asked.
+func (s *Server) containersOf(sandboxID string, withInfra bool) []*container.Container {
+	var out []*container.Container
+	for _, c := range s.containers.List() {
+		r := c.Get()
+		if r.SandboxID == sandboxID && (withInfra || !r.Infra) {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,279 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/cradle-runtime/cradle/internal/container"
+	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/store"
+	"github.com/moby/sys/signal"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// StartContainer starts a created container.
+func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
+	c, err := s.getContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.startContainer(ctx, c); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.StartContainerResponse{}, nil
+}
+
+func (s *Server) getContainer(id string) (*container.Container, error) {
+	if id == "" {
+		return nil, invalid("container_id", "is empty")
+	}
+	c, err := s.containers.Get(id)
+	if err != nil {
+		return nil, toStatus(err, "container_id")
+	}
+	return c, nil
+}
+
+func (s *Server) startContainer(ctx context.Context, c *container.Container) error {
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	r := c.Get()
+	if r.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+		return status.Errorf(codes.FailedPrecondition, "container_id: container %s is %s, not created", r.ID, r.State)
+	}
+	rt, _, err := s.runtimeFor(r.Handler)
+	if err != nil {
+		return toStatus(err, "runtime")
+	}
+	failpoint("start:before-runtime")
+	if err := rt.Start(context.WithoutCancel(ctx), r.ID); err != nil {
+		// The container can't run; report it as exited with the reason.
+		_ = c.Update(s.putContainer, func(r *container.Record) {
+			r.State, r.FinishedAt, r.ExitCode = runtimeapi.ContainerState_CONTAINER_EXITED, time.Now().UnixNano(), 128
+			r.Reason, r.Message = "StartError", err.Error()
+		})
+		return toStatus(err, "start container %s", r.ID)
+	}
+	if err := c.Update(s.putContainer, func(r *container.Record) {
+		if r.State == runtimeapi.ContainerState_CONTAINER_CREATED {
+			r.State, r.StartedAt = runtimeapi.ContainerState_CONTAINER_RUNNING, time.Now().UnixNano()
+		}
+	}); err != nil {
+		return toStatus(err, "persist container")
+	}
+	// A very short-lived process may have exited before we recorded the start.
+	if e, ok := oci.ReadExit(s.exitDir, r.ID); ok {
+		s.onExit(e)
+	}
+	return nil
+}
+
+// StopContainer sends the stop signal, then SIGKILL after the timeout.
+func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
+	c, err := s.getContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.stopContainer(context.WithoutCancel(ctx), c, req.GetTimeout()); err != nil {
+		return nil, toStatus(err, "stop container %s", c.Get().ID)
+	}
+	return &runtimeapi.StopContainerResponse{}, nil
+}
+
+func (s *Server) stopContainer(ctx context.Context, c *container.Container, timeout int64) error {
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	r := c.Get()
+	rt, _, err := s.runtimeFor(r.Handler)
+	if err != nil {
+		return err
+	}
+	switch r.State {
+	case runtimeapi.ContainerState_CONTAINER_EXITED:
+		return nil
+	case runtimeapi.ContainerState_CONTAINER_CREATED:
+		// Never started: remove it from the runtime and record an exit.
+		if err := rt.Delete(ctx, r.ID); err != nil {
+			return err
+		}
+		return c.Update(s.putContainer, func(r *container.Record) {
+			r.State, r.FinishedAt, r.ExitCode, r.Reason = runtimeapi.ContainerState_CONTAINER_EXITED, time.Now().UnixNano(), 137, "Error"
+		})
+	}
+	if timeout > 0 {
+		sig := syscall.SIGTERM
+		if r.StopSignal != "" {
+			if parsed, err := signal.ParseSignal(r.StopSignal); err == nil {
+				sig = parsed
+			}
+		}
+		if err := rt.Kill(ctx, r.ID, sig, false); err != nil && !errors.Is(err, oci.ErrNotExist) {
+			slog.Warn("stop signal failed", "container", r.ID, "error", err)
+		}
+		if s.waitExit(c, time.Duration(timeout)*time.Second) {
+			return nil
+		}
+	}
+	if err := rt.Kill(ctx, r.ID, syscall.SIGKILL, true); err != nil && !errors.Is(err, oci.ErrNotExist) {
+		slog.Warn("SIGKILL failed", "container", r.ID, "error", err)
+	}
+	if s.waitExit(c, 30*time.Second) {
+		return nil
+	}
+	return fmt.Errorf("container %s did not exit after SIGKILL", r.ID)
+}
+
+// waitExit waits for the exit, also checking the exit file in case the
+// watcher event was missed.
+func (s *Server) waitExit(c *container.Container, d time.Duration) bool {
+	deadline := time.After(d)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.Exited():
+			return true
+		case <-tick.C:
+			if e, ok := oci.ReadExit(s.exitDir, c.Get().ID); ok {
+				s.onExit(e)
+			} else if s.monitorGone(c) {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// monitorGone handles a container whose conmon died: no exit file will
+// ever come, so the runtime's view decides.
+func (s *Server) monitorGone(c *container.Container) bool {
+	r := c.Get()
+	if r.ConmonPid > 0 && processAlive(r.ConmonPid) {
+		return false
+	}
+	rt, _, err := s.runtimeFor(r.Handler)
+	if err != nil {
+		return false
+	}
+	st, err := rt.State(context.Background(), r.ID)
+	if err == nil && st.Status != "stopped" {
+		return false
+	}
+	s.recordExit(c, oci.Exit{ID: r.ID, Code: 137, Finished: time.Now()}, "conmon exited without recording the container's exit")
+	return true
+}
+
+// onExit records an exit reported by conmon's exit file.
+func (s *Server) onExit(e oci.Exit) {
+	c, err := s.containers.Get(e.ID)
+	if err != nil || c.Get().ID != e.ID {
+		return
+	}
+	s.recordExit(c, e, "")
+}
+
+func (s *Server) recordExit(c *container.Container, e oci.Exit, msg string) {
+	err := c.Update(s.putContainer, func(r *container.Record) {
+		if r.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			return
+		}
+		r.State, r.ExitCode, r.FinishedAt = runtimeapi.ContainerState_CONTAINER_EXITED, e.Code, e.Finished.UnixNano()
+		if r.StartedAt == 0 {
+			r.StartedAt = r.FinishedAt
+		}
+		switch {
+		case fileExists(filepath.Join(r.Bundle, "oom")):
+			r.Reason = "OOMKilled"
+		case e.Code == 0:
+			r.Reason = "Completed"
+		default:
+			r.Reason = "Error"
+		}
+		if msg != "" {
+			r.Message = msg
+		}
+	})
+	if err != nil {
+		slog.Error("record container exit", "container", e.ID, "error", err)
+		return
+	}
+	slog.Info("container exited", "container", e.ID, "exit_code", e.Code)
+}
+
+// reconcile brings a restored container up to date with what happened
+// while the daemon was down.
+func (s *Server) reconcile(c *container.Container) {
+	r := c.Get()
+	if r.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+		return
+	}
+	if e, ok := oci.ReadExit(s.exitDir, r.ID); ok {
+		s.recordExit(c, e, "")
+		return
+	}
+	if r.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+		s.monitorGone(c)
+	}
+}
+
+// RemoveContainer kills the container if needed and removes it. An unknown
+// ID is success.
+func (s *Server) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
+	if req.GetContainerId() == "" {
+		return nil, invalid("container_id", "is empty")
+	}
+	c, err := s.containers.Get(req.GetContainerId())
+	if errors.Is(err, store.ErrNotFound) {
+		return &runtimeapi.RemoveContainerResponse{}, nil
+	}
+	if err != nil {
+		return nil, toStatus(err, "container_id")
+	}
+	if err := s.removeContainer(context.WithoutCancel(ctx), c); err != nil {
+		return nil, toStatus(err, "remove container %s", c.Get().ID)
+	}
+	return &runtimeapi.RemoveContainerResponse{}, nil
+}
+
+func (s *Server) removeContainer(ctx context.Context, c *container.Container) error {
+	if err := s.stopContainer(ctx, c, 0); err != nil {
+		return err
+	}
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	r := c.Get()
+	rt, _, err := s.runtimeFor(r.Handler)
+	if err != nil {
+		return err
+	}
+	if err := rt.Delete(ctx, r.ID); err != nil {
+		return err
+	}
+	rt.CleanupFiles(r.ID)
+	if err := s.images.RemoveRootfs(r.ID); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(r.Bundle); err != nil {
+		return fmt.Errorf("remove bundle: %w", err)
+	}
+	if err := s.ctrRecords.Delete(r.ID); err != nil {
+		return err
+	}
+	s.containers.Delete(r.ID)
+	s.ctrNames.Release(r.Name, r.ID)
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

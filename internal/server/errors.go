@@ -1,0 +1,73 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/cradle-runtime/cradle/internal/image"
+	"github.com/cradle-runtime/cradle/internal/netns"
+	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/store"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func invalid(field, format string, a ...any) error {
+	return status.Errorf(codes.InvalidArgument, "%s: %s", field, fmt.Sprintf(format, a...))
+}
+
+// toStatus maps domain errors to gRPC codes, keeping their messages.
+func toStatus(err error, format string, a ...any) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	msg := fmt.Sprintf(format, a...) + ": " + err.Error()
+	var fe *oci.FieldError
+	switch {
+	case errors.As(err, &fe), errors.Is(err, image.ErrInvalidReference),
+		errors.Is(err, netns.ErrNotNamespaced), errors.Is(err, netns.ErrHostNamespace):
+		return status.Error(codes.InvalidArgument, msg)
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, image.ErrNotFound):
+		return status.Error(codes.NotFound, msg)
+	case errors.Is(err, store.ErrAmbiguous):
+		return status.Error(codes.InvalidArgument, msg)
+	case errors.Is(err, image.ErrInUse):
+		return status.Error(codes.FailedPrecondition, msg)
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, msg)
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, msg)
+	}
+	return status.Error(codes.Unknown, msg)
+}
+
+// recoverUnary turns a panic into an Internal error: the daemon never dies
+// of one bad request.
+func recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Error("panic in request", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Internal, "internal error in %s: %v", info.FullMethod, r)
+		}
+	}()
+	return h(ctx, req)
+}
+
+func logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := h(ctx, req)
+	if err != nil {
+		slog.Info("request failed", "method", info.FullMethod, "duration", time.Since(start).Round(time.Microsecond), "error", err)
+	} else {
+		slog.Debug("request", "method", info.FullMethod, "duration", time.Since(start).Round(time.Microsecond))
+	}
+	return resp, err
+}

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"time"
+
+	"github.com/cradle-runtime/cradle/internal/config"
+	"github.com/cradle-runtime/cradle/internal/container"
+	"github.com/cradle-runtime/cradle/internal/image"
+	"github.com/cradle-runtime/cradle/internal/sandbox"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// needsInfra: the pins hold the pod's namespaces, so an infra process is
+// only needed to hold a shared PID namespace, or when the handler asks for
+// one (VM-like runtimes that create the sandbox as a container).
+func (s *Server) needsInfra(r sandbox.Record) bool {
+	if s.cfg.InfraContainer(r.Handler) == config.InfraAlways {
+		return true
+	}
+	return sandbox.SharedPID(r.Config)
+}
+
+// startInfra runs the pause container that holds the pod's PID namespace.
+func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox) error {
+	img, err := s.images.Resolve(s.cfg.Image.PauseImage)
+	if errors.Is(err, image.ErrNotFound) {
+		img, err = s.images.Pull(ctx, s.cfg.Image.PauseImage, nil)
+	}
+	if err != nil {
+		return toStatus(err, "sandbox image %s", s.cfg.Image.PauseImage)
+	}
+	sr := sb.Get()
+	cfg := &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "POD"},
+		Image:    &runtimeapi.ImageSpec{Image: s.cfg.Image.PauseImage},
+		Linux: &runtimeapi.LinuxContainerConfig{
+			Resources: sr.Config.GetLinux().GetResources(),
+			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+				ReadonlyRootfs:   true,
+				Seccomp:          &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault},
+			},
+		},
+	}
+	id := newID()
+	rec := container.Record{
+		ID: id, SandboxID: sr.ID, Name: sr.Name + "_infra", Config: cfg, Handler: sr.Handler,
+		ImageID: img.ID, ImageName: s.cfg.Image.PauseImage, Infra: true,
+		Bundle: filepath.Join(s.cfg.RunRoot, "containers", id), StopSignal: "SIGKILL",
+		State: runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
+	}
+	// Record the infra ID first so a failure below is cleaned up by teardown.
+	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.InfraID = id }); err != nil {
+		return toStatus(err, "persist sandbox")
+	}
+	c, err := s.createContainer(ctx, sb, rec, img, true)
+	if err != nil {
+		return err
+	}
+	if err := s.startContainer(ctx, c); err != nil {
+		return err
+	}
+	return sb.Update(s.putSandbox, func(r *sandbox.Record) { r.InfraPid = c.Get().Pid })
+}

@@ -1,0 +1,48 @@
+package server
+
+import (
+	"context"
+	"os/exec"
+
+	"github.com/cradle-runtime/cradle/internal/version"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Version reports the CRI and runtime versions.
+func (s *Server) Version(context.Context, *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
+	return &runtimeapi.VersionResponse{
+		Version:           "0.1.0",
+		RuntimeName:       "cradle",
+		RuntimeVersion:    version.Version,
+		RuntimeApiVersion: "v1",
+	}, nil
+}
+
+// Status reports RuntimeReady and NetworkReady, each with a reason.
+func (s *Server) Status(_ context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+	rtReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.RuntimeReady, Status: true}
+	if rt, _, err := s.runtimeFor(""); err != nil {
+		rtReady.Status, rtReady.Reason, rtReady.Message = false, "RuntimeNotConfigured", err.Error()
+	} else if _, err := exec.LookPath(rt.Path); err != nil {
+		rtReady.Status, rtReady.Reason, rtReady.Message = false, "RuntimeBinaryMissing", err.Error()
+	} else if _, err := exec.LookPath(rt.Conmon); err != nil {
+		rtReady.Status, rtReady.Reason, rtReady.Message = false, "ConmonMissing", err.Error()
+	}
+	netReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
+	if err := s.net.Ready(); err != nil {
+		netReady.Status, netReady.Reason, netReady.Message = false, "NetworkPluginNotReady", "Network plugin returns error: "+err.Error()
+	}
+	resp := &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{rtReady, netReady}}}
+	for _, name := range s.cfg.HandlerNames() {
+		resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{
+			Name:     name,
+			Features: &runtimeapi.RuntimeHandlerFeatures{},
+		})
+	}
+	// The default handler is also advertised under the empty name.
+	resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{}})
+	if req.GetVerbose() {
+		resp.Info = map[string]string{"config": s.cfg.Listen}
+	}
+	return resp, nil
+}

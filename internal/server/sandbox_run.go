@@ -1,0 +1,234 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/cradle-runtime/cradle/internal/netns"
+	"github.com/cradle-runtime/cradle/internal/network"
+	"github.com/cradle-runtime/cradle/internal/sandbox"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// runOnce lets a kubelet retry wait for, and share, the first attempt.
+type runOnce struct {
+	done chan struct{}
+	id   string
+	err  error
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func validateSandboxConfig(c *runtimeapi.PodSandboxConfig) error {
+	if c == nil {
+		return invalid("config", "is required")
+	}
+	m := c.GetMetadata()
+	switch {
+	case m == nil:
+		return invalid("config.metadata", "is required")
+	case m.GetName() == "":
+		return invalid("config.metadata.name", "is empty")
+	case m.GetNamespace() == "":
+		return invalid("config.metadata.namespace", "is empty")
+	case m.GetUid() == "":
+		return invalid("config.metadata.uid", "is empty")
+	}
+	return nil
+}
+
+// RunPodSandbox pins the pod's namespaces, networks them, and only then
+// creates the sandbox in the runtime, recording each step before the next.
+func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
+	cfg := req.GetConfig()
+	if err := validateSandboxConfig(cfg); err != nil {
+		return nil, err
+	}
+	_, handler, err := s.runtimeFor(req.GetRuntimeHandler())
+	if err != nil {
+		return nil, invalid("runtime_handler", "%v", err)
+	}
+	sysctls := cfg.GetLinux().GetSysctls()
+	if err := netns.ValidateSysctls(sysctls, sandbox.HostNetwork(cfg), sandbox.HostIPC(cfg)); err != nil {
+		return nil, invalid("config.linux.sysctls", "%v", err)
+	}
+	if !sandbox.HostNetwork(cfg) {
+		if err := s.net.Ready(); err != nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "pod network is not ready (config.linux.security_context.namespace_options.network is POD): %v", err)
+		}
+	}
+
+	name := sandbox.Name(cfg.GetMetadata())
+	once := &runOnce{done: make(chan struct{})}
+	if prev, loaded := s.inflight.LoadOrStore(name, once); loaded {
+		p := prev.(*runOnce)
+		select {
+		case <-p.done:
+			if p.err != nil {
+				return nil, p.err
+			}
+			return &runtimeapi.RunPodSandboxResponse{PodSandboxId: p.id}, nil
+		case <-ctx.Done():
+			return nil, toStatus(ctx.Err(), "waiting for the first RunPodSandbox of %s", name)
+		}
+	}
+	defer s.inflight.Delete(name)
+	if id, ok := s.sbNames.Lookup(name); ok {
+		// A retry after the first call finished but the client gave up.
+		once.id = id
+		close(once.done)
+		return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+	}
+	// The work continues even if this client gives up: a retry collects it.
+	id, err := s.runSandbox(context.WithoutCancel(ctx), cfg, handler, name)
+	once.id, once.err = id, err
+	close(once.done)
+	if err != nil {
+		return nil, err
+	}
+	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+}
+
+func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, handler, name string) (id string, retErr error) {
+	id = newID()
+	if _, ok := s.sbNames.Reserve(name, id); !ok {
+		return "", status.Errorf(codes.AlreadyExists, "config.metadata: pod sandbox name %q is reserved", name)
+	}
+	sb := sandbox.New(sandbox.Record{
+		ID: id, Name: name, Config: cfg, Handler: handler, State: sandbox.Creating,
+		CreatedAt: time.Now().UnixNano(), Dir: filepath.Join(s.cfg.RunRoot, "pods", id),
+	})
+	if err := s.putSandbox(sb.Get()); err != nil {
+		s.sbNames.Release(name, id)
+		return "", toStatus(err, "persist sandbox")
+	}
+	s.sandboxes.Add(id, sb)
+	sb.Op.Lock()
+	defer sb.Op.Unlock()
+	defer func() {
+		if retErr == nil {
+			return
+		}
+		// Roll back with a context of its own: the request's may be done.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if err := s.removeSandbox(rctx, sb); err != nil {
+			slog.Error("rollback of failed RunPodSandbox left state behind; kept for Stop/Remove", "sandbox", id, "error", err)
+			_ = sb.Update(s.putSandbox, func(r *sandbox.Record) { r.State = sandbox.NotReady })
+		}
+	}()
+	failpoint("run:after-record")
+
+	if err := s.pinNamespaces(sb); err != nil {
+		return "", err
+	}
+	failpoint("run:after-pin")
+	files, err := sandbox.WriteFiles(sb.Get().Dir, hostname(cfg), cfg.GetDnsConfig(), sandbox.HostIPC(cfg))
+	if err != nil {
+		return "", toStatus(err, "pod files")
+	}
+	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) {
+		r.HostnameFile, r.HostsFile, r.ResolvFile, r.ShmPath = files.Hostname, files.Hosts, files.Resolv, files.Shm
+	}); err != nil {
+		return "", toStatus(err, "persist sandbox")
+	}
+	if !sandbox.HostNetwork(cfg) {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		a, err := s.net.Setup(cctx, s.podNetwork(sb.Get()))
+		cancel()
+		if err != nil {
+			return "", toStatus(err, "set up pod network")
+		}
+		if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.Network = a }); err != nil {
+			// Release it now: without a record, nothing else would.
+			_ = s.net.Teardown(ctx, s.podNetwork(sb.Get()), a)
+			return "", toStatus(err, "persist sandbox")
+		}
+	}
+	failpoint("run:after-cni")
+	if s.needsInfra(sb.Get()) {
+		if err := s.startInfra(ctx, sb); err != nil {
+			return "", err
+		}
+	}
+	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.State = sandbox.Ready }); err != nil {
+		return "", toStatus(err, "persist sandbox")
+	}
+	slog.Info("pod sandbox ready", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName())
+	return id, nil
+}
+
+func hostname(cfg *runtimeapi.PodSandboxConfig) string {
+	if sandbox.HostNetwork(cfg) {
+		h, _ := osHostname()
+		return h
+	}
+	if cfg.GetHostname() != "" {
+		return cfg.GetHostname()
+	}
+	return cfg.GetMetadata().GetName()
+}
+
+func (s *Server) pinNamespaces(sb *sandbox.Sandbox) error {
+	r := sb.Get()
+	cfg := r.Config
+	req := netns.Request{ID: r.ID, NetDir: "/var/run/netns", Dir: filepath.Join(s.cfg.RunRoot, "ns"), Sysctls: cfg.GetLinux().GetSysctls()}
+	if !sandbox.HostNetwork(cfg) {
+		req.Kinds = append(req.Kinds, netns.Net, netns.UTS)
+		req.Hostname = hostname(cfg)
+	}
+	if !sandbox.HostIPC(cfg) {
+		req.Kinds = append(req.Kinds, netns.IPC)
+	}
+	if len(req.Kinds) == 0 {
+		return nil
+	}
+	// Record where the pins will go first, so a crash mid-pin is swept.
+	want := netns.PathsFor(req)
+	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.NetNS, r.IPCNS, r.UTSNS = want.Net, want.IPC, want.UTS }); err != nil {
+		return toStatus(err, "persist sandbox")
+	}
+	if _, err := netns.Pin(req); err != nil {
+		return toStatus(err, "pin pod namespaces")
+	}
+	return nil
+}
+
+func (s *Server) podNetwork(r sandbox.Record) *network.Pod {
+	m := r.Config.GetMetadata()
+	p := &network.Pod{ID: r.ID, Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUid(), NetNS: r.NetNS}
+	for _, pm := range r.Config.GetPortMappings() {
+		if pm.GetHostPort() <= 0 {
+			continue
+		}
+		proto := "tcp"
+		switch pm.GetProtocol() {
+		case runtimeapi.Protocol_UDP:
+			proto = "udp"
+		case runtimeapi.Protocol_SCTP:
+			proto = "sctp"
+		}
+		p.PortMappings = append(p.PortMappings, network.PortMapping{HostPort: pm.GetHostPort(), ContainerPort: pm.GetContainerPort(), Protocol: proto, HostIP: pm.GetHostIp()})
+	}
+	return p
+}
+
+// forgetSandbox drops a fully released sandbox from memory and disk.
+func (s *Server) forgetSandbox(sb *sandbox.Sandbox) {
+	r := sb.Get()
+	if err := s.sbRecords.Delete(r.ID); err != nil {
+		slog.Warn("delete sandbox record", "sandbox", r.ID, "error", err)
+	}
+	s.sandboxes.Delete(r.ID)
+	s.sbNames.Release(r.Name, r.ID)
+}

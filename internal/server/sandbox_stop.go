@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cradle-runtime/cradle/internal/netns"
+	"github.com/cradle-runtime/cradle/internal/sandbox"
+	"github.com/cradle-runtime/cradle/internal/store"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// StopPodSandbox stops the pod's containers, tears its network down and
+// releases its namespaces. It is idempotent, and an unknown ID is success,
+// as the CRI requires.
+func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
+	if req.GetPodSandboxId() == "" {
+		return nil, invalid("pod_sandbox_id", "is empty")
+	}
+	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
+	if errors.Is(err, store.ErrNotFound) {
+		return &runtimeapi.StopPodSandboxResponse{}, nil
+	}
+	if err != nil {
+		return nil, toStatus(err, "find sandbox")
+	}
+	sb.Op.Lock()
+	defer sb.Op.Unlock()
+	if err := s.teardownSandbox(context.WithoutCancel(ctx), sb, 0); err != nil {
+		return nil, toStatus(err, "stop sandbox %s", sb.ID())
+	}
+	return &runtimeapi.StopPodSandboxResponse{}, nil
+}
+
+// RemovePodSandbox forces the stop, then removes the containers, the files
+// and the record. Idempotent; an unknown ID is success.
+func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
+	if req.GetPodSandboxId() == "" {
+		return nil, invalid("pod_sandbox_id", "is empty")
+	}
+	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
+	if errors.Is(err, store.ErrNotFound) {
+		return &runtimeapi.RemovePodSandboxResponse{}, nil
+	}
+	if err != nil {
+		return nil, toStatus(err, "find sandbox")
+	}
+	sb.Op.Lock()
+	defer sb.Op.Unlock()
+	if err := s.removeSandbox(context.WithoutCancel(ctx), sb); err != nil {
+		return nil, toStatus(err, "remove sandbox %s", sb.ID())
+	}
+	slog.Info("pod sandbox removed", "sandbox", sb.ID())
+	return &runtimeapi.RemovePodSandboxResponse{}, nil
+}
+
+// removeSandbox stops the sandbox, removes its containers and files, and
+// forgets it. Callers hold sb.Op.
+func (s *Server) removeSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
+	if err := s.teardownSandbox(ctx, sb, 0); err != nil {
+		return err
+	}
+	for _, c := range s.containersOf(sb.ID(), true) {
+		if err := s.removeContainer(ctx, c); err != nil {
+			return fmt.Errorf("remove container %s: %w", c.Get().ID, err)
+		}
+	}
+	if err := sandbox.RemoveFiles(sb.Get().Dir); err != nil {
+		return err
+	}
+	s.forgetSandbox(sb)
+	return nil
+}
+
+// teardownSandbox is the one path that releases a sandbox's resources, for
+// Stop, Remove and RunPodSandbox's rollback. Each step is best-effort safe
+// to repeat; the first error is returned after trying the rest, so the
+// caller (the kubelet) retries.
+func (s *Server) teardownSandbox(ctx context.Context, sb *sandbox.Sandbox, timeout int64) error {
+	var errs []error
+	for _, c := range s.containersOf(sb.ID(), false) {
+		if err := s.stopContainer(ctx, c, timeout); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if r := sb.Get(); r.InfraID != "" {
+		if c, err := s.containers.Get(r.InfraID); err == nil {
+			if err := s.stopContainer(ctx, c, 0); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	failpoint("stop:after-containers")
+	r := sb.Get()
+	if !sandbox.HostNetwork(r.Config) && !r.NetworkStopped {
+		pod := s.podNetwork(r)
+		// Always DEL, even when the namespace is gone, so IPAM releases the
+		// address; the CNI spec allows an empty netns path for that.
+		if !netns.IsNSFS(pod.NetNS) {
+			pod.NetNS = ""
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err := s.net.Teardown(cctx, pod, r.Network)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tear down pod network: %w", err))
+		} else if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.NetworkStopped = true }); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	failpoint("stop:after-cni")
+	if err := netns.UnpinAll(netns.Pins{Net: r.NetNS, IPC: r.IPCNS, UTS: r.UTSNS}); err != nil {
+		errs = append(errs, fmt.Errorf("release pod namespaces: %w", err))
+	}
+	if err := sandbox.UnmountShm(r.Dir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if r.State != sandbox.NotReady {
+		return sb.Update(s.putSandbox, func(r *sandbox.Record) { r.State = sandbox.NotReady })
+	}
+	return nil
+}

@@ -1,0 +1,223 @@
+// Package server translates the CRI into calls on the domain packages. It
+// holds no kernel or runtime logic of its own.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cradle-runtime/cradle/internal/config"
+	"github.com/cradle-runtime/cradle/internal/container"
+	"github.com/cradle-runtime/cradle/internal/image"
+	"github.com/cradle-runtime/cradle/internal/network"
+	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/sandbox"
+	"github.com/cradle-runtime/cradle/internal/store"
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Server implements the CRI runtime and image services.
+type Server struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+	runtimeapi.UnimplementedImageServiceServer
+
+	cfg      *config.Config
+	images   *image.Service
+	net      *network.Manager
+	runtimes map[string]*oci.Runtime
+	defaults oci.Defaults
+
+	sandboxes  *store.Index[*sandbox.Sandbox]
+	containers *store.Index[*container.Container]
+	sbNames    *store.Names
+	ctrNames   *store.Names
+	sbRecords  *store.Dir
+	ctrRecords *store.Dir
+	inflight   sync.Map // sandbox name -> *runOnce, for kubelet retries
+	stopWatch  func()
+	exitDir    string
+	grpc       *grpc.Server
+}
+
+// New builds the server and restores state from disk.
+func New(cfg *config.Config) (*Server, error) {
+	s := &Server{
+		cfg:        cfg,
+		runtimes:   map[string]*oci.Runtime{},
+		sandboxes:  store.NewIndex[*sandbox.Sandbox](),
+		containers: store.NewIndex[*container.Container](),
+		sbNames:    store.NewNames(),
+		ctrNames:   store.NewNames(),
+		exitDir:    filepath.Join(cfg.RunRoot, "exits"),
+	}
+	for _, d := range []string{cfg.Root, cfg.RunRoot, s.exitDir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	var err error
+	if s.sbRecords, err = store.Open(filepath.Join(cfg.Root, "records", "sandboxes")); err != nil {
+		return nil, err
+	}
+	if s.ctrRecords, err = store.Open(filepath.Join(cfg.Root, "records", "containers")); err != nil {
+		return nil, err
+	}
+	for _, name := range cfg.HandlerNames() {
+		h, _ := cfg.Handler(name)
+		if h.Type != config.HandlerTypeOCI {
+			slog.Warn("runtime handler type not supported yet; skipping", "handler", name, "type", h.Type)
+			continue
+		}
+		s.runtimes[name] = &oci.Runtime{
+			Name: name, Path: h.Path, Root: cfg.HandlerRoot(name), Conmon: cfg.Runtime.Conmon,
+			ExitDir: s.exitDir, SocketDir: filepath.Join(cfg.RunRoot, "socks"),
+		}
+	}
+	ulimits, err := cfg.Runtime.Ulimits()
+	if err != nil {
+		return nil, err
+	}
+	s.defaults = oci.Defaults{
+		Capabilities:   cfg.Runtime.Capabilities(),
+		Bounding:       oci.BoundingSet(),
+		MinOOMScoreAdj: oci.OwnOOMScoreAdj(),
+		PidsLimit:      cfg.Runtime.PidsLimit,
+	}
+	for _, u := range ulimits {
+		s.defaults.Rlimits = append(s.defaults.Rlimits, rlimit(u))
+	}
+	s.images, err = image.New(image.Options{
+		Root: filepath.Join(cfg.Root, "storage"), RunRoot: filepath.Join(cfg.RunRoot, "storage"),
+		Driver: cfg.Image.StorageDriver, RegistriesConf: cfg.Image.RegistriesConf,
+		RegistriesDir: cfg.Image.RegistriesD, PolicyPath: cfg.Image.SignaturePolicy,
+		PauseImage: cfg.Image.PauseImage, ProgressTimeout: cfg.Image.PullProgressTimeout.Std(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.net, err = network.New(network.Options{
+		ConfDir: cfg.Network.CNIConfDir, PluginDirs: cfg.Network.CNIPluginDirs,
+		CacheDir: cfg.CNICacheDir(), NetworkName: cfg.Network.NetworkName,
+	})
+	if err != nil {
+		s.images.Shutdown()
+		return nil, err
+	}
+	// Watch exits before restoring, so none that happen meanwhile is missed.
+	s.stopWatch, err = oci.WatchExits(s.exitDir, s.onExit)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.restore(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Serve registers the CRI services and serves on l until Stop.
+func (s *Server) Serve(l net.Listener) error {
+	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary, logUnary))
+	runtimeapi.RegisterRuntimeServiceServer(s.grpc, s)
+	runtimeapi.RegisterImageServiceServer(s.grpc, s)
+	return s.grpc.Serve(l)
+}
+
+// Shutdown finishes requests in flight within grace, then closes. The
+// containers keep running: conmon outlives the daemon.
+func (s *Server) Shutdown(grace time.Duration) {
+	if s.grpc != nil {
+		done := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(grace):
+			s.grpc.Stop()
+		}
+	}
+	s.Close()
+}
+
+// Close releases the daemon's own resources.
+func (s *Server) Close() {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
+	if s.net != nil {
+		s.net.Close()
+	}
+	if s.images != nil {
+		s.images.Shutdown()
+	}
+}
+
+func (s *Server) runtimeFor(handler string) (*oci.Runtime, string, error) {
+	if handler == "" {
+		handler = s.cfg.Runtime.DefaultHandler
+	}
+	rt, ok := s.runtimes[handler]
+	if !ok {
+		return nil, handler, fmt.Errorf("runtime_handler %q is not configured", handler)
+	}
+	return rt, handler, nil
+}
+
+func (s *Server) putSandbox(r sandbox.Record) error     { return s.sbRecords.Put(r.ID, r) }
+func (s *Server) putContainer(r container.Record) error { return s.ctrRecords.Put(r.ID, r) }
+
+// restore loads every record and reconciles it with what happened while
+// the daemon was down.
+func (s *Server) restore() error {
+	err := s.sbRecords.LoadAll(func(id string, data json.RawMessage) error {
+		var r sandbox.Record
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		if r.ID != id {
+			return errors.New("record ID does not match its file name")
+		}
+		if r.State == sandbox.Creating {
+			// RunPodSandbox died half way: keep it so Stop and Remove can
+			// release what it allocated.
+			r.State = sandbox.NotReady
+			if err := s.putSandbox(r); err != nil {
+				return err
+			}
+		}
+		s.sandboxes.Add(id, sandbox.New(r))
+		s.sbNames.Reserve(r.Name, id)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = s.ctrRecords.LoadAll(func(id string, data json.RawMessage) error {
+		var r container.Record
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		if r.ID != id {
+			return errors.New("record ID does not match its file name")
+		}
+		c := container.New(r)
+		s.containers.Add(id, c)
+		s.ctrNames.Reserve(r.Name, id)
+		s.reconcile(c)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.sweep(context.Background())
+	return nil
+}

@@ -1,0 +1,104 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cradle-runtime/cradle/internal/netns"
+	"github.com/cradle-runtime/cradle/internal/network"
+	"github.com/cradle-runtime/cradle/internal/sandbox"
+)
+
+// sweep releases what belongs to no known sandbox or container: pins, pod
+// dirs and shm mounts, writable layers, bundles, CNI results and IPs. It
+// runs at start, after the records were restored.
+func (s *Server) sweep(ctx context.Context) {
+	known := map[string]bool{}
+	for _, sb := range s.sandboxes.List() {
+		known[sb.ID()] = true
+	}
+	nsDir := filepath.Join(s.cfg.RunRoot, "ns")
+	ids, err := netns.List("/var/run/netns", nsDir)
+	if err != nil {
+		slog.Warn("sweep: list pins", "error", err)
+	}
+	for _, id := range ids {
+		if known[id] {
+			continue
+		}
+		pins := netns.PathsFor(netns.Request{ID: id, NetDir: "/var/run/netns", Dir: nsDir, Kinds: netns.AllKinds()})
+		if err := netns.UnpinAll(pins); err != nil {
+			slog.Warn("sweep: release orphaned pins", "sandbox", id, "error", err)
+		} else {
+			slog.Info("sweep: released orphaned pins", "sandbox", id)
+		}
+	}
+	s.sweepDir(filepath.Join(s.cfg.RunRoot, "pods"), known, sandbox.RemoveFiles)
+
+	knownCtr := map[string]bool{}
+	for _, c := range s.containers.List() {
+		knownCtr[c.Get().ID] = true
+	}
+	if layers, err := s.images.StorageContainers(); err == nil {
+		for _, id := range layers {
+			if !knownCtr[id] {
+				if err := s.images.RemoveRootfs(id); err != nil {
+					slog.Warn("sweep: remove orphaned writable layer", "container", id, "error", err)
+				}
+			}
+		}
+	}
+	s.sweepDir(filepath.Join(s.cfg.RunRoot, "containers"), knownCtr, func(dir string) error {
+		id := filepath.Base(dir)
+		for _, rt := range s.runtimes {
+			_ = rt.Delete(ctx, id)
+			rt.CleanupFiles(id)
+		}
+		return os.RemoveAll(dir)
+	})
+
+	// CNI: release results and IPs of sandboxes we no longer know.
+	if cached, err := s.net.CachedAttachments(); err == nil {
+		for _, id := range cached {
+			if known[id] {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, time.Minute)
+			if err := s.net.Teardown(cctx, &network.Pod{ID: id}, nil); err != nil {
+				slog.Warn("sweep: CNI DEL of orphaned attachment", "sandbox", id, "error", err)
+			}
+			cancel()
+		}
+	}
+	valid := make([]string, 0, len(known))
+	for id := range known {
+		valid = append(valid, id)
+	}
+	if s.net.Ready() == nil {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		if err := s.net.GC(cctx, valid); err != nil {
+			slog.Debug("sweep: CNI GC", "error", err)
+		}
+		cancel()
+	}
+}
+
+func (s *Server) sweepDir(dir string, known map[string]bool, remove func(string) error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if known[e.Name()] {
+			continue
+		}
+		if err := remove(filepath.Join(dir, e.Name())); err != nil {
+			slog.Warn("sweep: remove orphan", "path", filepath.Join(dir, e.Name()), "error", err)
+		} else {
+			slog.Info("sweep: removed orphan", "path", filepath.Join(dir, e.Name()))
+		}
+	}
+}
