@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Writes a default bridge network for `make run` when /etc/cni/net.d has no
+# config, so pods get an address out of the box.
+set -euo pipefail
+dir=${CNI_CONF_DIR:-/etc/cni/net.d}
+mkdir -p "$dir"
+if ls "$dir"/*.conf "$dir"/*.conflist "$dir"/*.json >/dev/null 2>&1; then
+  exit 0
+fi
+cat >"$dir/10-cradle.conflist" <<'JSON'
+{
+  "cniVersion": "1.0.0",
+  "name": "cradle",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cradle0",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "routes": [{ "dst": "0.0.0.0/0" }],
+        "ranges": [[{ "subnet": "10.85.0.0/16" }]]
+      }
+    },
+    { "type": "portmap", "capabilities": { "portMappings": true } }
+  ]
+}
+JSON
+echo "wrote $dir/10-cradle.conflist (bridge cradle0, 10.85.0.0/16)"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the integration suite against real runc, conmon, CNI plugins and a
+# local registry filled by the project's own image builder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+  echo "the integration suite needs root" >&2
+  exit 1
+fi
+test/registry/registry.sh start
+test/images/build.sh
+export CRADLE_BIN=$PWD/bin/cradle
+go test -tags "containers_image_openpgp exclude_graphdriver_btrfs" -count=1 -timeout 40m -v ./test/integration/ 2>&1 | tee /tmp/cradle-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok |\s+\S+_test.go)' || true
+status=${PIPESTATUS[0]}
+exit "$status"

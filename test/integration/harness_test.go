@@ -1,0 +1,358 @@
+// Package integration drives a real cradle daemon over the CRI with real
+// runc, conmon, CNI plugins and a local registry. It must run as root.
+package integration
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// The test network is the suite's own, so it never collides with a host's.
+const (
+	testNetwork = "cradle-itest"
+	testBridge  = "cradleit0"
+	testSubnet  = "10.244.213.0/24"
+	testCgroup  = "/cradle-itest"
+	busybox     = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
+	pauseImage  = "registry.k8s.io/pause:3.10"
+)
+
+func repoRoot() string {
+	_, f, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(f), "..", ".."))
+}
+
+func cradleBin(t *testing.T) string {
+	if b := os.Getenv("CRADLE_BIN"); b != "" {
+		return b
+	}
+	b := filepath.Join(repoRoot(), "bin", "cradle")
+	if _, err := os.Stat(b); err != nil {
+		t.Fatalf("cradle binary not built (%v); run make build or set CRADLE_BIN", err)
+	}
+	return b
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("integration tests need root")
+	}
+}
+
+// daemon is one cradle process with state dirs of its own.
+type daemon struct {
+	t        *testing.T
+	dir      string // persistent state and config
+	runroot  string // short, under /run: conmon's socket paths must fit 108 bytes
+	sock     string
+	cniDir   string
+	ipamDir  string
+	logPath  string
+	cfgPath  string
+	env      []string
+	cmd      *exec.Cmd
+	conn     *grpc.ClientConn
+	rt       runtimeapi.RuntimeServiceClient
+	img      runtimeapi.ImageServiceClient
+	netnsPre map[string]bool
+}
+
+type option func(*daemon)
+
+// withEnv adds environment variables (for example failpoints) to the daemon.
+func withEnv(kv ...string) option { return func(d *daemon) { d.env = append(d.env, kv...) } }
+
+// withConfig appends raw TOML to the daemon's config file.
+func withConfig(toml string) option {
+	return func(d *daemon) {
+		f, err := os.OpenFile(d.cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString("\n" + toml + "\n"); err != nil {
+			d.t.Fatal(err)
+		}
+	}
+}
+
+func newDaemon(t *testing.T, opts ...option) *daemon {
+	t.Helper()
+	requireRoot(t)
+	d := &daemon{t: t, dir: t.TempDir(), netnsPre: listNetns()}
+	rr, err := os.MkdirTemp("/run", "crdl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.runroot = rr
+	d.sock = filepath.Join(rr, "cradle.sock")
+	d.cniDir = filepath.Join(d.dir, "net.d")
+	d.ipamDir = filepath.Join(d.dir, "ipam")
+	d.logPath = filepath.Join(d.dir, "cradle.log")
+	d.cfgPath = filepath.Join(d.dir, "cradle.toml")
+	if err := os.MkdirAll(d.cniDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeCNIConfig(t, d.cniDir, d.ipamDir)
+	images := filepath.Join(repoRoot(), "test", "images")
+	cfg := fmt.Sprintf(`listen = "unix://%s"
+root = "%s"
+runroot = "%s"
+log_level = "debug"
+
+[runtime]
+default_handler = "runc"
+
+[runtime.handlers.runc]
+type = "oci"
+path = "/usr/sbin/runc"
+
+[network]
+cni_conf_dir = "%s"
+cni_plugin_dirs = ["/usr/lib/cni", "/opt/cni/bin"]
+
+[image]
+pause_image = "%s"
+registries_conf = "%s"
+signature_policy = "%s"
+`, d.sock, filepath.Join(d.dir, "root"), d.runroot, d.cniDir, pauseImage,
+		filepath.Join(images, "registries.conf"), filepath.Join(images, "policy.json"))
+	if err := os.WriteFile(d.cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range opts {
+		o(d)
+	}
+	// Registered first, so it runs last: after the daemon stopped, nothing
+	// of this test may remain on the host.
+	t.Cleanup(d.assertNoLeaks)
+	d.start()
+	t.Cleanup(d.stop)
+	return d
+}
+
+func writeCNIConfig(t *testing.T, dir, ipamDir string) {
+	conf := fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": "%s",
+  "plugins": [
+    {"type": "bridge", "bridge": "%s", "isGateway": true, "ipMasq": false,
+     "ipam": {"type": "host-local", "dataDir": "%s", "ranges": [[{"subnet": "%s"}]],
+              "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}`, testNetwork, testBridge, ipamDir, testSubnet)
+	if err := os.WriteFile(filepath.Join(dir, "10-itest.conflist"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (d *daemon) start() {
+	t := d.t
+	t.Helper()
+	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(cradleBin(t), "serve", "--config", d.cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), d.env...)
+	// Its own process group: a kill -9 must not take the test with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd = cmd
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if c, err := net.Dial("unix", d.sock); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			d.dumpLog()
+			t.Fatal("daemon did not start serving within 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	conn, err := grpc.NewClient("unix://"+d.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.conn = conn
+	d.rt = runtimeapi.NewRuntimeServiceClient(conn)
+	d.img = runtimeapi.NewImageServiceClient(conn)
+}
+
+// stop sends SIGTERM and waits; the daemon must exit 0.
+func (d *daemon) stop() {
+	if d.cmd == nil {
+		return
+	}
+	if d.conn != nil {
+		d.conn.Close()
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			d.t.Errorf("daemon exited with %v after SIGTERM", err)
+			d.dumpLog()
+		}
+	case <-time.After(30 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-done
+		d.t.Error("daemon did not exit within 30s of SIGTERM")
+	}
+	d.cmd = nil
+}
+
+// kill9 kills the daemon as a crash would.
+func (d *daemon) kill9() {
+	if d.conn != nil {
+		d.conn.Close()
+	}
+	_ = d.cmd.Process.Kill()
+	_ = d.cmd.Wait()
+	d.cmd = nil
+}
+
+// waitCrash waits for the daemon to die by itself (a failpoint).
+func (d *daemon) waitCrash(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() { _ = d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		d.t.Fatal("daemon did not hit its failpoint")
+	}
+	if d.conn != nil {
+		d.conn.Close()
+	}
+	d.cmd = nil
+}
+
+func (d *daemon) restart(env ...string) {
+	d.stop()
+	d.env = env
+	d.start()
+}
+
+func (d *daemon) dumpLog() {
+	b, _ := os.ReadFile(d.logPath)
+	lines := strings.Split(string(b), "\n")
+	if len(lines) > 60 {
+		lines = lines[len(lines)-60:]
+	}
+	d.t.Logf("daemon log (tail):\n%s", strings.Join(lines, "\n"))
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+func listNetns() map[string]bool {
+	out := map[string]bool{}
+	entries, _ := os.ReadDir("/var/run/netns")
+	for _, e := range entries {
+		out[e.Name()] = true
+	}
+	return out
+}
+
+// leaks lists what this daemon left on the host.
+func (d *daemon) leaks() []string {
+	var out []string
+	for n := range listNetns() {
+		if !d.netnsPre[n] {
+			out = append(out, "netns pin /var/run/netns/"+n)
+		}
+	}
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) > 4 && (strings.HasPrefix(fields[4], d.dir) || strings.HasPrefix(fields[4], d.runroot)) {
+				out = append(out, "mount "+fields[4])
+			}
+		}
+		f.Close()
+	}
+	if pids, _ := exec.Command("pgrep", "-f", "conmon.*"+d.runroot).Output(); len(strings.TrimSpace(string(pids))) > 0 {
+		out = append(out, "conmon processes "+strings.Join(strings.Fields(string(pids)), ","))
+	}
+	if entries, err := os.ReadDir(filepath.Join(d.ipamDir, testNetwork)); err == nil {
+		for _, e := range entries {
+			if ip := net.ParseIP(e.Name()); ip != nil {
+				out = append(out, "IP allocation "+e.Name())
+			}
+		}
+	}
+	if b, err := exec.Command("ip", "-o", "link", "show", "master", testBridge).Output(); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		out = append(out, "veths on "+testBridge+": "+strings.TrimSpace(string(b)))
+	}
+	for _, ctrl := range []string{"memory", "pids", "cpu,cpuacct", "unified"} {
+		entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", ctrl, testCgroup))
+		for _, e := range entries {
+			if e.IsDir() {
+				out = append(out, "cgroup "+filepath.Join(ctrl, testCgroup, e.Name()))
+			}
+		}
+	}
+	return out
+}
+
+// assertNoLeaks fails the test for anything left behind, then removes it
+// so that one failure does not cascade into the next test.
+func (d *daemon) assertNoLeaks() {
+	if d.cmd != nil {
+		d.stop()
+	}
+	for _, l := range d.leaks() {
+		d.t.Errorf("leaked: %s", l)
+	}
+	// Force the host clean whatever happened.
+	_ = exec.Command("pkill", "-9", "-f", "conmon.*"+d.runroot).Run()
+	for n := range listNetns() {
+		if !d.netnsPre[n] {
+			_ = syscall.Unmount("/var/run/netns/"+n, syscall.MNT_DETACH)
+			_ = os.Remove("/var/run/netns/" + n)
+		}
+	}
+	out, _ := exec.Command("sh", "-c", "grep -E '"+d.dir+"|"+d.runroot+"' /proc/self/mountinfo | awk '{print $5}' | sort -r").Output()
+	for _, m := range strings.Fields(string(out)) {
+		_ = syscall.Unmount(m, syscall.MNT_DETACH)
+	}
+	_ = os.RemoveAll(d.runroot)
+	_ = exec.Command("ip", "link", "del", testBridge).Run()
+	for _, ctrl := range []string{"memory", "pids", "cpu,cpuacct", "cpuset", "blkio", "devices", "freezer", "net_cls,net_prio", "perf_event", "hugetlb", "systemd", "unified", "misc", "rdma"} {
+		p := filepath.Join("/sys/fs/cgroup", ctrl, testCgroup)
+		entries, _ := os.ReadDir(p)
+		for _, e := range entries {
+			if e.IsDir() {
+				_ = os.Remove(filepath.Join(p, e.Name()))
+			}
+		}
+		_ = os.Remove(p)
+	}
+}

@@ -1,0 +1,137 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+var podSeq atomic.Int64
+
+// podConfig is a minimal pod as the kubelet would send it.
+func podConfig(t *testing.T, name string) *runtimeapi.PodSandboxConfig {
+	n := podSeq.Add(1)
+	return &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{
+			Name: name, Namespace: "itest", Uid: fmt.Sprintf("uid-%s-%d-%d", name, os.Getpid(), n),
+		},
+		Hostname:     name,
+		LogDirectory: filepath.Join(t.TempDir(), "logs"),
+		Labels:       map[string]string{"suite": "itest", "pod": name},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			CgroupParent: testCgroup,
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+			},
+		},
+	}
+}
+
+func containerConfig(name string, cmd ...string) *runtimeapi.ContainerConfig {
+	return &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: name},
+		Image:    &runtimeapi.ImageSpec{Image: busybox},
+		Command:  cmd,
+		LogPath:  name + ".log",
+		Linux: &runtimeapi.LinuxContainerConfig{
+			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+			},
+		},
+	}
+}
+
+func (d *daemon) pull(t *testing.T, ref string) string {
+	t.Helper()
+	resp, err := d.img.PullImage(ctx(t), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
+	if err != nil {
+		d.dumpLog()
+		t.Fatalf("pull %s: %v", ref, err)
+	}
+	return resp.GetImageRef()
+}
+
+func (d *daemon) runPod(t *testing.T, cfg *runtimeapi.PodSandboxConfig) string {
+	t.Helper()
+	resp, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		d.dumpLog()
+		t.Fatalf("RunPodSandbox: %v", err)
+	}
+	return resp.GetPodSandboxId()
+}
+
+func (d *daemon) removePod(t *testing.T, id string) {
+	t.Helper()
+	if _, err := d.rt.StopPodSandbox(ctx(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+		t.Errorf("StopPodSandbox: %v", err)
+	}
+	if _, err := d.rt.RemovePodSandbox(ctx(t), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+		t.Errorf("RemovePodSandbox: %v", err)
+	}
+}
+
+func (d *daemon) startContainer(t *testing.T, pod string, podCfg *runtimeapi.PodSandboxConfig, cfg *runtimeapi.ContainerConfig) string {
+	t.Helper()
+	resp, err := d.rt.CreateContainer(ctx(t), &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: cfg, SandboxConfig: podCfg})
+	if err != nil {
+		d.dumpLog()
+		t.Fatalf("CreateContainer: %v", err)
+	}
+	id := resp.GetContainerId()
+	if _, err := d.rt.StartContainer(ctx(t), &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+		d.dumpLog()
+		t.Fatalf("StartContainer: %v", err)
+	}
+	return id
+}
+
+func (d *daemon) containerStatus(t *testing.T, id string) *runtimeapi.ContainerStatus {
+	t.Helper()
+	resp, err := d.rt.ContainerStatus(ctx(t), &runtimeapi.ContainerStatusRequest{ContainerId: id})
+	if err != nil {
+		t.Fatalf("ContainerStatus: %v", err)
+	}
+	return resp.GetStatus()
+}
+
+// eventually polls fn until it returns "" or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, fn func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msg := fn()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s: %s", timeout, msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// dirEntries lists names in dir ("" when missing).
+func dirEntries(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if strings.Contains(x, s) {
+			return true
+		}
+	}
+	return false
+}
