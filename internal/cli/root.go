@@ -118,4 +118,3 @@ func setupLogging(w io.Writer, level, format string) {
 	}
 	slog.SetDefault(slog.New(h))
 }
-

@@ -54,7 +54,9 @@ func serve(cfg *config.Config) error {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		sig := <-sigs
 		slog.Info("shutting down; containers keep running", "signal", sig.String())
 		srv.Shutdown(shutdownGrace)
@@ -63,7 +65,10 @@ func serve(cfg *config.Config) error {
 	if err := srv.Serve(l); err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// Serve returns as soon as shutdown begins; wait until it is complete.
+	<-stopped
 	_ = os.Remove(cfg.ListenPath())
+	slog.Info("cradle stopped")
 	return nil
 }
 

@@ -80,8 +80,9 @@ func New(opts Options) (*Service, error) {
 		SystemRegistriesConfDirPath: filepath.Join(filepath.Dir(opts.RegistriesConf), "registries.conf.d"),
 		RegistriesDirPath:           opts.RegistriesDir,
 		SignaturePolicyPath:         opts.PolicyPath,
-		// Credentials come from the CRI request only; never from a user's files.
-		AuthFilePath:                "/dev/null",
+		// Credentials come from the CRI request only, never from a user's
+		// files: point at a file that is never created.
+		AuthFilePath:                filepath.Join(opts.Root, "no-auth.json"),
 		DockerRegistryUserAgent:     "cradle",
 		ShortNameMode:               nil,
 		BigFilesTemporaryDir:        filepath.Join(opts.Root, "tmp"),

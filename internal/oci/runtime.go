@@ -96,7 +96,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (*Created, error) {
 		return nil, fmt.Errorf("sync pipe: %w", err)
 	}
 	defer syncParent.Close()
-	startParent, startChild, err := os.Pipe()
+	startChild, startParent, err := os.Pipe() // conmon reads the start byte
 	if err != nil {
 		syncChild.Close()
 		return nil, fmt.Errorf("start pipe: %w", err)

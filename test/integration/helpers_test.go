@@ -64,7 +64,15 @@ func (d *daemon) runPod(t *testing.T, cfg *runtimeapi.PodSandboxConfig) string {
 		d.dumpLog()
 		t.Fatalf("RunPodSandbox: %v", err)
 	}
-	return resp.GetPodSandboxId()
+	id := resp.GetPodSandboxId()
+	// Even when the test fails half way, the daemon releases the pod, so
+	// the leak check judges the daemon and not the test's early exit.
+	t.Cleanup(func() {
+		if d.cmd != nil {
+			d.removePod(t, id)
+		}
+	})
+	return id
 }
 
 func (d *daemon) removePod(t *testing.T, id string) {
