@@ -152,6 +152,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 		return nil, toStatus(err, "persist container")
 	}
 	s.containers.Add(rec.ID, c)
+	s.emit(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, rec)
 	slog.Info("container created", "container", rec.ID, "sandbox", rec.SandboxID, "name", rec.Config.GetMetadata().GetName())
 	return c, nil
 }

@@ -69,6 +69,7 @@ func (s *Server) startContainer(ctx context.Context, c *container.Container) err
 	}); err != nil {
 		return toStatus(err, "persist container")
 	}
+	s.emit(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, c.Get())
 	// A very short-lived process may have exited before we recorded the start.
 	if e, ok := oci.ReadExit(s.exitDir, r.ID); ok {
 		s.onExit(e)
@@ -206,6 +207,7 @@ func (s *Server) recordExit(c *container.Container, e oci.Exit, msg string) {
 		slog.Error("record container exit", "container", e.ID, "error", err)
 		return
 	}
+	s.emit(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, c.Get())
 	slog.Info("container exited", "container", e.ID, "exit_code", e.Code)
 }
 
@@ -270,6 +272,7 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	}
 	s.containers.Delete(r.ID)
 	s.ctrNames.Release(r.Name, r.ID)
+	s.emit(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, r)
 	return nil
 }
 

@@ -122,6 +122,11 @@ func New(cfg *config.Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.startStreaming(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.startStats()
 	return s, nil
 }
 
@@ -150,6 +155,8 @@ func (s *Server) Shutdown(grace time.Duration) {
 
 // Close releases the daemon's own resources.
 func (s *Server) Close() {
+	s.stopStreaming()
+	s.stopStats()
 	if s.stopWatch != nil {
 		s.stopWatch()
 	}
