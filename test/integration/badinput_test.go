@@ -29,13 +29,13 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 
 	_, err := d.rt.RunPodSandbox(c, &runtimeapi.RunPodSandboxRequest{})
 	wantCode(t, "RunPodSandbox nil config", err, codes.InvalidArgument, "config")
-	noName := podConfig(t, "x")
+	noName := d.podConfig(t, "x")
 	noName.Metadata.Name = ""
 	_, err = d.rt.RunPodSandbox(c, &runtimeapi.RunPodSandboxRequest{Config: noName})
 	wantCode(t, "RunPodSandbox empty name", err, codes.InvalidArgument, "config.metadata.name")
-	_, err = d.rt.RunPodSandbox(c, &runtimeapi.RunPodSandboxRequest{Config: podConfig(t, "x"), RuntimeHandler: "nope"})
+	_, err = d.rt.RunPodSandbox(c, &runtimeapi.RunPodSandboxRequest{Config: d.podConfig(t, "x"), RuntimeHandler: "nope"})
 	wantCode(t, "RunPodSandbox unknown handler", err, codes.InvalidArgument, "runtime_handler")
-	bad := podConfig(t, "x")
+	bad := d.podConfig(t, "x")
 	bad.Linux.Sysctls = map[string]string{"vm.swappiness": "1"}
 	_, err = d.rt.RunPodSandbox(c, &runtimeapi.RunPodSandboxRequest{Config: bad})
 	wantCode(t, "RunPodSandbox non-namespaced sysctl", err, codes.InvalidArgument, "vm.swappiness")
@@ -59,7 +59,7 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 		t.Error("ExecSync returned success for an unknown container")
 	}
 
-	podCfg := podConfig(t, "bad")
+	podCfg := d.podConfig(t, "bad")
 	pod := d.runPod(t, podCfg)
 	defer d.removePod(t, pod)
 
@@ -116,7 +116,7 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 // the namespaces exist) leaves no pins, files or records.
 func TestFailedRunPodSandboxLeavesNothing(t *testing.T) {
 	d := newDaemon(t)
-	cfg := podConfig(t, "fail")
+	cfg := d.podConfig(t, "fail")
 	cfg.Linux.Sysctls = map[string]string{"net.ipv4.ip_forward": "not-a-number"}
 	_, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg})
 	if err == nil {

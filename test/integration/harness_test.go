@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -21,15 +22,15 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// The test network is the suite's own, so it never collides with a host's.
 const (
-	testNetwork = "cradle-itest"
-	testBridge  = "cradleit0"
-	testSubnet  = "10.244.213.0/24"
-	testCgroup  = "/cradle-itest"
-	busybox     = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
-	pauseImage  = "registry.k8s.io/pause:3.10"
+	busybox    = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
+	pauseImage = "registry.k8s.io/pause:3.10"
 )
+
+// daemonSeq numbers daemons so each gets a network, bridge, subnet and
+// cgroup parent of its own: tests never collide with each other, with a
+// parallel run, or with a runtime already on the host.
+var daemonSeq atomic.Int64
 
 func repoRoot() string {
 	_, f, _, _ := runtime.Caller(0)
@@ -70,6 +71,8 @@ type daemon struct {
 	rt       runtimeapi.RuntimeServiceClient
 	img      runtimeapi.ImageServiceClient
 	netnsPre map[string]bool
+
+	network, bridge, subnet, cgroup string
 }
 
 type option func(*daemon)
@@ -95,6 +98,11 @@ func newDaemon(t *testing.T, opts ...option) *daemon {
 	t.Helper()
 	requireRoot(t)
 	d := &daemon{t: t, dir: t.TempDir(), netnsPre: listNetns()}
+	n, pid := daemonSeq.Add(1), os.Getpid()
+	d.network = fmt.Sprintf("cradle-itest-%d-%d", pid, n)
+	d.bridge = fmt.Sprintf("cit%05d%02d", pid%100000, n%100)
+	d.subnet = fmt.Sprintf("10.%d.%d.0/24", 200+pid%50, n%250)
+	d.cgroup = fmt.Sprintf("/cradle-itest-%d-%d", pid, n)
 	rr, err := os.MkdirTemp("/run", "crdl-")
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +116,7 @@ func newDaemon(t *testing.T, opts ...option) *daemon {
 	if err := os.MkdirAll(d.cniDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeCNIConfig(t, d.cniDir, d.ipamDir)
+	d.writeCNIConfig()
 	images := filepath.Join(repoRoot(), "test", "images")
 	if dir := os.Getenv("CRADLE_TEST_IMAGES_DIR"); dir != "" {
 		images = dir // registries.conf and policy.json from elsewhere
@@ -149,7 +157,7 @@ signature_policy = "%s"
 	return d
 }
 
-func writeCNIConfig(t *testing.T, dir, ipamDir string) {
+func (d *daemon) writeCNIConfig() {
 	conf := fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": "%s",
@@ -159,9 +167,9 @@ func writeCNIConfig(t *testing.T, dir, ipamDir string) {
               "routes": [{"dst": "0.0.0.0/0"}]}},
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
-}`, testNetwork, testBridge, ipamDir, testSubnet)
-	if err := os.WriteFile(filepath.Join(dir, "10-itest.conflist"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
+}`, d.network, d.bridge, d.ipamDir, d.subnet)
+	if err := os.WriteFile(filepath.Join(d.cniDir, "10-itest.conflist"), []byte(conf), 0o644); err != nil {
+		d.t.Fatal(err)
 	}
 }
 
@@ -307,21 +315,21 @@ func (d *daemon) leaks() []string {
 	if pids, _ := exec.Command("pgrep", "-f", "conmon.*"+d.runroot).Output(); len(strings.TrimSpace(string(pids))) > 0 {
 		out = append(out, "conmon processes "+strings.Join(strings.Fields(string(pids)), ","))
 	}
-	if entries, err := os.ReadDir(filepath.Join(d.ipamDir, testNetwork)); err == nil {
+	if entries, err := os.ReadDir(filepath.Join(d.ipamDir, d.network)); err == nil {
 		for _, e := range entries {
 			if ip := net.ParseIP(e.Name()); ip != nil {
 				out = append(out, "IP allocation "+e.Name())
 			}
 		}
 	}
-	if b, err := exec.Command("ip", "-o", "link", "show", "master", testBridge).Output(); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		out = append(out, "veths on "+testBridge+": "+strings.TrimSpace(string(b)))
+	if b, err := exec.Command("ip", "-o", "link", "show", "master", d.bridge).Output(); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		out = append(out, "veths on "+d.bridge+": "+strings.TrimSpace(string(b)))
 	}
 	for _, ctrl := range []string{"memory", "pids", "cpu,cpuacct", "unified"} {
-		entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", ctrl, testCgroup))
+		entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", ctrl, d.cgroup))
 		for _, e := range entries {
 			if e.IsDir() {
-				out = append(out, "cgroup "+filepath.Join(ctrl, testCgroup, e.Name()))
+				out = append(out, "cgroup "+filepath.Join(ctrl, d.cgroup, e.Name()))
 			}
 		}
 	}
@@ -350,9 +358,9 @@ func (d *daemon) assertNoLeaks() {
 		_ = syscall.Unmount(m, syscall.MNT_DETACH)
 	}
 	_ = os.RemoveAll(d.runroot)
-	_ = exec.Command("ip", "link", "del", testBridge).Run()
+	_ = exec.Command("ip", "link", "del", d.bridge).Run()
 	for _, ctrl := range []string{"memory", "pids", "cpu,cpuacct", "cpuset", "blkio", "devices", "freezer", "net_cls,net_prio", "perf_event", "hugetlb", "systemd", "unified", "misc", "rdma"} {
-		p := filepath.Join("/sys/fs/cgroup", ctrl, testCgroup)
+		p := filepath.Join("/sys/fs/cgroup", ctrl, d.cgroup)
 		entries, _ := os.ReadDir(p)
 		for _, e := range entries {
 			if e.IsDir() {

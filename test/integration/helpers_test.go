@@ -15,7 +15,7 @@ import (
 var podSeq atomic.Int64
 
 // podConfig is a minimal pod as the kubelet would send it.
-func podConfig(t *testing.T, name string) *runtimeapi.PodSandboxConfig {
+func (d *daemon) podConfig(t *testing.T, name string) *runtimeapi.PodSandboxConfig {
 	n := podSeq.Add(1)
 	return &runtimeapi.PodSandboxConfig{
 		Metadata: &runtimeapi.PodSandboxMetadata{
@@ -25,7 +25,7 @@ func podConfig(t *testing.T, name string) *runtimeapi.PodSandboxConfig {
 		LogDirectory: filepath.Join(t.TempDir(), "logs"),
 		Labels:       map[string]string{"suite": "itest", "pod": name},
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
-			CgroupParent: testCgroup,
+			CgroupParent: d.cgroup,
 			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
 				NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
 			},

@@ -21,7 +21,7 @@ func TestFirstPodEndToEnd(t *testing.T) {
 	if !strings.HasPrefix(imageRef, "sha256:") {
 		t.Errorf("image ref %q is not a config digest", imageRef)
 	}
-	podCfg := podConfig(t, "first")
+	podCfg := d.podConfig(t, "first")
 	pod := d.runPod(t, podCfg)
 
 	ctr := d.startContainer(t, pod, podCfg, containerConfig("echo", "sh", "-c", "echo hello-from-cradle; exec sleep 1000"))
@@ -52,16 +52,16 @@ func TestFirstPodEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	ip := net.ParseIP(ps.GetStatus().GetNetwork().GetIp())
-	_, subnet, _ := net.ParseCIDR(testSubnet)
+	_, subnet, _ := net.ParseCIDR(d.subnet)
 	if ip == nil || !subnet.Contains(ip) {
-		t.Fatalf("pod IP %q is not in %s", ps.GetStatus().GetNetwork().GetIp(), testSubnet)
+		t.Fatalf("pod IP %q is not in %s", ps.GetStatus().GetNetwork().GetIp(), d.subnet)
 	}
 	pin := filepath.Join("/var/run/netns", "cradle-"+pod)
 	out, err := exec.Command("nsenter", "--net="+pin, "ip", "-4", "-o", "addr", "show", "eth0").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), ip.String()+"/") {
 		t.Fatalf("eth0 in %s does not carry %s: %v %s", pin, ip, err, out)
 	}
-	if _, err := os.Stat(filepath.Join(d.ipamDir, testNetwork, ip.String())); err != nil {
+	if _, err := os.Stat(filepath.Join(d.ipamDir, d.network, ip.String())); err != nil {
 		t.Fatalf("host-local has no allocation for %s: %v", ip, err)
 	}
 
@@ -69,7 +69,7 @@ func TestFirstPodEndToEnd(t *testing.T) {
 	if _, err := os.Stat(pin); !os.IsNotExist(err) {
 		t.Errorf("netns pin still exists: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(d.ipamDir, testNetwork, ip.String())); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(d.ipamDir, d.network, ip.String())); !os.IsNotExist(err) {
 		t.Errorf("IP %s still allocated in host-local: %v", ip, err)
 	}
 	if leaks := d.leaks(); len(leaks) > 0 {
@@ -80,7 +80,7 @@ func TestFirstPodEndToEnd(t *testing.T) {
 // A RunPodSandbox retry with the same metadata gets the same sandbox.
 func TestRunPodSandboxRetryGetsSameSandbox(t *testing.T) {
 	d := newDaemon(t)
-	cfg := podConfig(t, "retry")
+	cfg := d.podConfig(t, "retry")
 	first := d.runPod(t, cfg)
 	second := d.runPod(t, cfg)
 	if first != second {
@@ -92,7 +92,7 @@ func TestRunPodSandboxRetryGetsSameSandbox(t *testing.T) {
 // Stop and Remove are idempotent, also for unknown IDs.
 func TestStopRemoveIdempotent(t *testing.T) {
 	d := newDaemon(t)
-	cfg := podConfig(t, "idem")
+	cfg := d.podConfig(t, "idem")
 	pod := d.runPod(t, cfg)
 	for i := 0; i < 10; i++ {
 		if _, err := d.rt.StopPodSandbox(ctx(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod}); err != nil {
