@@ -109,9 +109,9 @@ func ContainerSpec(in *ContainerInput) (*specs.Spec, error) {
 	for _, e := range mergeEnv(in.Image.Env, cfg.GetEnvs(), cfg.GetTty()) {
 		g.AddProcessEnv(e[0], e[1])
 	}
-	if in.Sandbox.Hostname != "" {
-		g.SetHostname(in.Sandbox.Hostname)
-	}
+	// The base spec carries a placeholder hostname; in the host's UTS
+	// namespace (Hostname "") runc refuses any.
+	g.SetHostname(in.Sandbox.Hostname)
 	g.Config.Process.Rlimits = append([]specs.POSIXRlimit(nil), in.Defaults.Rlimits...)
 
 	if err := setUser(&g, in); err != nil {

@@ -188,7 +188,8 @@ func (s *Server) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerCon
 		CgroupParent: sr.Config.GetLinux().GetCgroupParent(), Sysctls: sr.Config.GetLinux().GetSysctls(),
 	}
 	if sandbox.HostNetwork(sr.Config) {
-		info.NetNS, info.UTSNS = "", ""
+		// The host's UTS namespace: runc refuses to set a hostname there.
+		info.NetNS, info.UTSNS, info.Hostname = "", "", ""
 	}
 	nsOpts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	switch nsOpts.GetPid() {

@@ -193,14 +193,6 @@ func (s *Server) restore() error {
 		if r.ID != id {
 			return errors.New("record ID does not match its file name")
 		}
-		if r.State == sandbox.Creating {
-			// RunPodSandbox died half way: keep it so Stop and Remove can
-			// release what it allocated.
-			r.State = sandbox.NotReady
-			if err := s.putSandbox(r); err != nil {
-				return err
-			}
-		}
 		s.sandboxes.Add(id, sandbox.New(r))
 		s.sbNames.Reserve(r.Name, id)
 		return nil
@@ -225,6 +217,44 @@ func (s *Server) restore() error {
 	if err != nil {
 		return err
 	}
+	s.finishInterruptedCreates(context.Background())
+	s.finishInterruptedRuns(context.Background())
 	s.sweep(context.Background())
 	return nil
+}
+
+// finishInterruptedCreates removes containers whose CreateContainer died
+// before the runtime reported them: no client ever got their IDs.
+func (s *Server) finishInterruptedCreates(ctx context.Context) {
+	for _, c := range s.containers.List() {
+		r := c.Get()
+		if r.State != runtimeapi.ContainerState_CONTAINER_CREATED || r.Pid != 0 {
+			continue
+		}
+		if err := s.removeContainer(ctx, c); err != nil {
+			slog.Error("remove container of an interrupted CreateContainer", "container", r.ID, "error", err)
+			continue
+		}
+		slog.Info("removed container of an interrupted CreateContainer", "container", r.ID)
+	}
+}
+
+// finishInterruptedRuns releases sandboxes whose RunPodSandbox died half
+// way. No client ever got their IDs, and a kubelet retry must find the name
+// free. What cannot be released now stays as NOTREADY for Stop and Remove.
+func (s *Server) finishInterruptedRuns(ctx context.Context) {
+	for _, sb := range s.sandboxes.List() {
+		if sb.Get().State != sandbox.Creating {
+			continue
+		}
+		sb.Op.Lock()
+		err := s.removeSandbox(ctx, sb)
+		sb.Op.Unlock()
+		if err != nil {
+			slog.Error("release interrupted RunPodSandbox; kept as NOTREADY", "sandbox", sb.ID(), "error", err)
+			_ = sb.Update(s.putSandbox, func(r *sandbox.Record) { r.State = sandbox.NotReady })
+			continue
+		}
+		slog.Info("released sandbox of an interrupted RunPodSandbox", "sandbox", sb.ID())
+	}
 }

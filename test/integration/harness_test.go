@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -71,6 +72,7 @@ type daemon struct {
 	rt       runtimeapi.RuntimeServiceClient
 	img      runtimeapi.ImageServiceClient
 	netnsPre map[string]bool
+	cniCtl   string // control files of the cnifault plugin
 
 	network, bridge, subnet, cgroup string
 }
@@ -111,6 +113,7 @@ func newDaemon(t *testing.T, opts ...option) *daemon {
 	d.sock = filepath.Join(rr, "cradle.sock")
 	d.cniDir = filepath.Join(d.dir, "net.d")
 	d.ipamDir = filepath.Join(d.dir, "ipam")
+	d.cniCtl = filepath.Join(d.dir, "cnictl")
 	d.logPath = filepath.Join(d.dir, "cradle.log")
 	d.cfgPath = filepath.Join(d.dir, "cradle.toml")
 	if err := os.MkdirAll(d.cniDir, 0o755); err != nil {
@@ -135,13 +138,13 @@ path = "/usr/sbin/runc"
 
 [network]
 cni_conf_dir = "%s"
-cni_plugin_dirs = ["/usr/lib/cni", "/opt/cni/bin"]
+cni_plugin_dirs = ["/usr/lib/cni", "/opt/cni/bin", "%s"]
 
 [image]
 pause_image = "%s"
 registries_conf = "%s"
 signature_policy = "%s"
-`, d.sock, filepath.Join(d.dir, "root"), d.runroot, d.cniDir, pauseImage,
+`, d.sock, filepath.Join(d.dir, "root"), d.runroot, d.cniDir, faultPluginDir(t), pauseImage,
 		filepath.Join(images, "registries.conf"), filepath.Join(images, "policy.json"))
 	if err := os.WriteFile(d.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -165,9 +168,13 @@ func (d *daemon) writeCNIConfig() {
     {"type": "bridge", "bridge": "%s", "isGateway": true, "ipMasq": false,
      "ipam": {"type": "host-local", "dataDir": "%s", "ranges": [[{"subnet": "%s"}]],
               "routes": [{"dst": "0.0.0.0/0"}]}},
-    {"type": "portmap", "capabilities": {"portMappings": true}}
+    {"type": "portmap", "capabilities": {"portMappings": true}},
+    {"type": "cnifault", "controlDir": "%s"}
   ]
-}`, d.network, d.bridge, d.ipamDir, d.subnet)
+}`, d.network, d.bridge, d.ipamDir, d.subnet, d.cniCtl)
+	if err := os.MkdirAll(d.cniCtl, 0o755); err != nil {
+		d.t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(d.cniDir, "10-itest.conflist"), []byte(conf), 0o644); err != nil {
 		d.t.Fatal(err)
 	}
@@ -369,4 +376,46 @@ func (d *daemon) assertNoLeaks() {
 		}
 		_ = os.Remove(p)
 	}
+}
+
+var (
+	faultOnce sync.Once
+	faultDir  string
+	faultErr  error
+)
+
+// faultPluginDir builds the cnifault test plugin once per test binary.
+func faultPluginDir(t *testing.T) string {
+	faultOnce.Do(func() {
+		faultDir, faultErr = os.MkdirTemp("", "cradle-cnifault-")
+		if faultErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", filepath.Join(faultDir, "cnifault"), filepath.Join(repoRoot(), "test", "cnifault")).CombinedOutput()
+		if err != nil {
+			faultErr = fmt.Errorf("build cnifault: %v: %s", err, out)
+		}
+	})
+	if faultErr != nil {
+		t.Fatal(faultErr)
+	}
+	return faultDir
+}
+
+// cniControl creates or removes a cnifault control file (fail-ADD, hang-DEL, ...).
+func (d *daemon) cniControl(name string, on bool) {
+	p := filepath.Join(d.cniCtl, name)
+	if on {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			d.t.Fatal(err)
+		}
+		return
+	}
+	_ = os.Remove(p)
+}
+
+// cniCalls returns the plugin's call log lines.
+func (d *daemon) cniCalls() []string {
+	b, _ := os.ReadFile(filepath.Join(d.cniCtl, "calls"))
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
 }

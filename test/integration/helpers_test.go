@@ -143,3 +143,44 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// logOf waits until a container's CRI log holds want and returns the
+// messages (without the CRI prefix), joined by newlines.
+func logOf(t *testing.T, path, want string) string {
+	t.Helper()
+	var text string
+	eventually(t, 15*time.Second, func() string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err.Error()
+		}
+		var msgs []string
+		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+			if parts := strings.SplitN(l, " ", 4); len(parts) == 4 {
+				msgs = append(msgs, parts[3])
+			}
+		}
+		text = strings.Join(msgs, "\n")
+		if !strings.Contains(text, want) {
+			return "log " + path + " lacks " + want + ": " + text
+		}
+		return ""
+	})
+	return text
+}
+
+// runLogged runs a one-shot container in the pod and returns its output.
+func (d *daemon) runLogged(t *testing.T, pod string, podCfg *runtimeapi.PodSandboxConfig, name, want string, cmd ...string) string {
+	t.Helper()
+	d.startContainer(t, pod, podCfg, containerConfig(name, cmd...))
+	return logOf(t, filepath.Join(podCfg.LogDirectory, name+".log"), want)
+}
+
+func (d *daemon) podIP(t *testing.T, pod string) string {
+	t.Helper()
+	ps, err := d.rt.PodSandboxStatus(ctx(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps.GetStatus().GetNetwork().GetIp()
+}
