@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# build.sh — build cradle's offline test images from Debian packages and push
+# them to the local test registry (test/registry/registry.sh start first).
+#
+#   test/images/build.sh            build, push what the registry lacks
+#   NO_PUSH=1 test/images/build.sh  build only (OCI layout in $CACHE/oci)
+#   REFRESH=1 test/images/build.sh  fetch the current .debs even if cached
+#
+# The builder is reproducible, so a rebuild from the same .debs gives the same
+# digests; tags the registry already holds at the built digest are skipped.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+CACHE=${CRADLE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cradle}
+DEBS=$CACHE/debs
+SYSROOT=$CACHE/sysroot
+BIN=$CACHE/bin
+OUT=$CACHE/oci
+REGISTRY_ADDR=${REGISTRY_ADDR:-127.0.0.1:5000}
+
+# Debian packages the images are made of: the programs, then every package
+# holding a library they need (the builder fails naming any library missing).
+PACKAGES=(
+	busybox libc6                     # busybox and glibc
+	util-linux                        # ipcs
+	procps libproc2-0 libsystemd0     # pgrep, and libproc2's needs:
+	libcap2 libgcrypt20 libgpg-error0 liblz4-1 liblzma5 libzstd1
+	catatonit                         # pause
+	nginx nginx-common                # nginx, and its libraries:
+	libcrypt1 libpcre2-8-0 libssl3 zlib1g
+)
+
+log() { echo "build.sh: $*" >&2; }
+
+# need installs Debian packages for missing commands (fresh CI machines).
+need() {
+	local cmd=$1 pkg=$2
+	command -v "$cmd" >/dev/null && return 0
+	log "installing $pkg for $cmd"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$pkg" >/dev/null
+}
+
+# cached_deb prints the cached .deb of a package, if there is exactly one.
+cached_deb() {
+	local f=()
+	shopt -s nullglob
+	f=("$DEBS/$1"_*.deb)
+	shopt -u nullglob
+	[[ ${#f[@]} -eq 1 ]] && echo "${f[0]}"
+}
+
+fetch_debs() {
+	mkdir -p "$DEBS"
+	local missing=() p
+	for p in "${PACKAGES[@]}"; do
+		if [[ ${REFRESH:-} == 1 ]] || ! cached_deb "$p" >/dev/null; then
+			missing+=("$p")
+		fi
+	done
+	[[ ${#missing[@]} -eq 0 ]] && return 0
+	log "downloading ${missing[*]}"
+	local tmp
+	tmp=$(mktemp -d "$DEBS/.dl.XXXXXX")
+	# Download aside, then replace the cached versions: one .deb per package.
+	# The sandbox user is root because _apt cannot write into root's home.
+	if ! (cd "$tmp" && apt-get -q -o APT::Sandbox::User=root download "${missing[@]}" >/dev/null); then
+		log "apt-get download failed; updating the package lists and retrying"
+		apt-get -q update >/dev/null
+		(cd "$tmp" && apt-get -q -o APT::Sandbox::User=root download "${missing[@]}" >/dev/null)
+	fi
+	for p in "${missing[@]}"; do
+		rm -f "$DEBS/$p"_*.deb
+	done
+	mv "$tmp"/*.deb "$DEBS"/
+	rmdir "$tmp"
+}
+
+# extract unpacks the .debs into one tree, again only when the set changed.
+extract_debs() {
+	local debs=() p stamp
+	for p in "${PACKAGES[@]}"; do
+		debs+=("$(cached_deb "$p")")
+	done
+	stamp=$(for p in "${debs[@]}"; do basename "$p"; done | sort | sha256sum | cut -d' ' -f1)
+	if [[ -f $SYSROOT/.stamp && $(<"$SYSROOT/.stamp") == "$stamp" ]]; then
+		return 0
+	fi
+	log "extracting ${#debs[@]} packages"
+	rm -rf "$SYSROOT"
+	mkdir -p "$SYSROOT"
+	for p in "${debs[@]}"; do
+		dpkg-deb -x "$p" "$SYSROOT"
+	done
+	echo "$stamp" >"$SYSROOT/.stamp"
+}
+
+# compile builds a static C program when its source or the compiler changed.
+compile() {
+	local src=$1 out=$2 stamp
+	stamp=$( (cat "$src"; gcc --version) | sha256sum | cut -d' ' -f1)
+	if [[ -x $out && -f $out.stamp && $(<"$out.stamp") == "$stamp" ]]; then
+		return 0
+	fi
+	log "compiling $(basename "$src")"
+	# -ffile-prefix-map and -s keep the binary free of build paths.
+	gcc -static -O2 -s -Wall -ffile-prefix-map="$REPO"=. -o "$out" "$src"
+	echo "$stamp" >"$out.stamp"
+}
+
+# remote_digest prints the digest the registry serves for PATH:TAG, if any.
+remote_digest() {
+	local ref=$1
+	curl -fsS -I --max-time 10 \
+		-H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		"http://$REGISTRY_ADDR/v2/${ref%:*}/manifests/${ref##*:}" 2>/dev/null |
+		tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" { print $2 }'
+}
+
+push() {
+	local name digest dests dest pushed=0 kept=0
+	if ! curl -fsS -o /dev/null --max-time 5 "http://$REGISTRY_ADDR/v2/"; then
+		log "no registry answers at $REGISTRY_ADDR; run test/registry/registry.sh start"
+		return 1
+	fi
+	while read -r name digest dests; do
+		for dest in $dests; do
+			if [[ $(remote_digest "$dest") == "$digest" ]]; then
+				kept=$((kept + 1))
+				continue
+			fi
+			log "pushing $dest ($digest)"
+			skopeo copy -q --preserve-digests --dest-tls-verify=false \
+				"oci:$OUT:$name" "docker://$REGISTRY_ADDR/$dest"
+			[[ $(remote_digest "$dest") == "$digest" ]] || {
+				log "$dest: registry does not serve $digest after the push"
+				return 1
+			}
+			pushed=$((pushed + 1))
+		done
+	done <"$OUT/images.list"
+	log "pushed $pushed tags, $kept already up to date at $REGISTRY_ADDR"
+}
+
+main() {
+	mkdir -p "$CACHE"
+	# One build at a time per cache: they share the .debs, tree and layout.
+	exec 9>"$CACHE/.lock"
+	flock 9
+	need curl curl
+	need dpkg-deb dpkg
+	need gcc gcc
+	if [[ ! -f /usr/lib/x86_64-linux-gnu/libc.a ]]; then # for gcc -static
+		log "installing libc6-dev"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libc6-dev >/dev/null
+	fi
+	need go golang-go
+	need skopeo skopeo
+
+	fetch_debs
+	extract_debs
+	mkdir -p "$BIN"
+	compile "$HERE/pause/pause.c" "$BIN/pause"
+	compile "$HERE/nonewprivs/nonewprivs.c" "$BIN/nonewprivs"
+	(cd "$REPO" && go build -o "$BIN/builder" ./test/images/builder)
+	"$BIN/builder" -root "$SYSROOT" -pause "$BIN/pause" -nonewprivs "$BIN/nonewprivs" \
+		-out "$OUT" -list "$OUT/images.list"
+	if [[ ${NO_PUSH:-} == 1 ]]; then
+		log "built into $OUT (not pushed)"
+		cat "$OUT/images.list"
+		return 0
+	fi
+	push
+}
+
+main "$@"
