@@ -5,7 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"math"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/netns"
@@ -220,7 +223,52 @@ func (s *Server) podNetwork(r sandbox.Record) *network.Pod {
 		}
 		p.PortMappings = append(p.PortMappings, network.PortMapping{HostPort: pm.GetHostPort(), ContainerPort: pm.GetContainerPort(), Protocol: proto, HostIP: pm.GetHostIp()})
 	}
+	p.Bandwidth = bandwidth(r.Config.GetAnnotations())
 	return p
+}
+
+// bandwidth reads the kubelet's traffic-shaping annotations for the
+// bandwidth plugin (bits per second, Kubernetes quantities).
+func bandwidth(ann map[string]string) *network.Bandwidth {
+	in, okIn := parseQuantity(ann["kubernetes.io/ingress-bandwidth"])
+	out, okOut := parseQuantity(ann["kubernetes.io/egress-bandwidth"])
+	if !okIn && !okOut {
+		return nil
+	}
+	// Burst as the kubelet's kubenet did: effectively unlimited.
+	const burst = math.MaxInt32
+	b := &network.Bandwidth{}
+	if okIn {
+		b.IngressRate, b.IngressBurst = in, burst
+	}
+	if okOut {
+		b.EgressRate, b.EgressBurst = out, burst
+	}
+	return b
+}
+
+// parseQuantity understands the decimal and binary suffixes the bandwidth
+// annotations use ("10M", "1Gi", "500k").
+func parseQuantity(s string) (uint64, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, false
+	}
+	mult := uint64(1)
+	for _, suf := range []struct {
+		s string
+		m uint64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}} {
+		if strings.HasSuffix(s, suf.s) {
+			s, mult = strings.TrimSuffix(s, suf.s), suf.m
+			break
+		}
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return v * mult, true
 }
 
 // forgetSandbox drops a fully released sandbox from memory and disk.

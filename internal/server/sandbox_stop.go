@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/netns"
@@ -57,6 +58,15 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePod
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
 }
 
+// gracePeriod is the container's termination grace period, which the
+// kubelet records as an annotation, else the caller's default.
+func gracePeriod(cfg *runtimeapi.ContainerConfig, def int64) int64 {
+	if v, err := strconv.ParseInt(cfg.GetAnnotations()["io.kubernetes.pod.terminationGracePeriod"], 10, 64); err == nil && v >= 0 {
+		return v
+	}
+	return def
+}
+
 // removeSandbox stops the sandbox, removes its containers and files, and
 // forgets it. Callers hold sb.Op.
 func (s *Server) removeSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
@@ -82,7 +92,7 @@ func (s *Server) removeSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
 func (s *Server) teardownSandbox(ctx context.Context, sb *sandbox.Sandbox, timeout int64) error {
 	var errs []error
 	for _, c := range s.containersOf(sb.ID(), false) {
-		if err := s.stopContainer(ctx, c, timeout); err != nil {
+		if err := s.stopContainer(ctx, c, gracePeriod(c.Get().Config, timeout)); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -60,6 +60,13 @@ func (s *Server) sweep(ctx context.Context) {
 		return os.RemoveAll(dir)
 	})
 
+	// Exit files of containers we no longer know.
+	for _, id := range dirNames(s.exitDir) {
+		if !knownCtr[id] {
+			_ = os.Remove(filepath.Join(s.exitDir, id))
+		}
+	}
+
 	// CNI: release results and IPs of sandboxes we no longer know.
 	if cached, err := s.net.CachedAttachments(); err == nil {
 		for _, id := range cached {
@@ -101,4 +108,13 @@ func (s *Server) sweepDir(dir string, known map[string]bool, remove func(string)
 			slog.Info("sweep: removed orphan", "path", filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+func dirNames(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
 }
