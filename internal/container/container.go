@@ -32,6 +32,8 @@ type Record struct {
 	Message    string                    `json:"message,omitempty"`
 	Pid        int                       `json:"pid,omitempty"`
 	ConmonPid  int                       `json:"conmonPid,omitempty"`
+	// ConmonStart tells a live monitor from a PID reused after a reboot.
+	ConmonStart uint64 `json:"conmonStart,omitempty"`
 }
 
 // Container is a record plus its locks and exit notification.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,8 +45,9 @@ type CreateOpts struct {
 
 // Created is what a successful create returns.
 type Created struct {
-	Pid       int // the container's init
-	ConmonPid int // the monitor
+	Pid         int    // the container's init
+	ConmonPid   int    // the monitor
+	ConmonStart uint64 // the monitor's start time, see ProcessStart
 }
 
 func (r *Runtime) run(ctx context.Context, args ...string) ([]byte, error) {
@@ -153,6 +155,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (*Created, error) {
 		c := &Created{Pid: *pid}
 		if b, err := os.ReadFile(filepath.Join(o.Bundle, "conmon-pidfile")); err == nil {
 			c.ConmonPid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			c.ConmonStart, _ = ProcessStart(c.ConmonPid)
 		}
 		return c, nil
 	case err := <-errc:
@@ -223,4 +226,57 @@ func (r *Runtime) State(ctx context.Context, id string) (*State, error) {
 func (r *Runtime) CleanupFiles(id string) {
 	_ = os.Remove(filepath.Join(r.ExitDir, id))
 	_ = os.Remove(filepath.Join(r.SocketDir, id))
+}
+
+// Update applies new resource limits to a running container.
+func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encode resources: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, r.Path, "--root", r.Root, "update", "--resources", "-", id)
+	cmd.Stdin = bytes.NewReader(b)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s update %s: %w: %s", filepath.Base(r.Path), id, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// ReopenLog asks conmon to reopen the container's log file. The ctl FIFO is
+// opened non-blocking: with no conmon on the other end, the open fails with
+// ENXIO instead of hanging forever.
+func ReopenLog(bundle string) error {
+	f, err := os.OpenFile(filepath.Join(bundle, "ctl"), os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("open conmon control fifo: %w", err)
+	}
+	defer f.Close()
+	// One message per write: conmon 2.1.6 mishandles several in one read.
+	if _, err := f.WriteString("2 0 0\n"); err != nil {
+		return fmt.Errorf("write conmon control fifo: %w", err)
+	}
+	return nil
+}
+
+// ProcessStart returns a process's start time in clock ticks (field 22 of
+// /proc/PID/stat), which tells a live monitor from a reused PID.
+func ProcessStart(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed stat for %d", pid)
+	}
+	fields := strings.Fields(s[i+1:])
+	// fields[0] is field 3 (state); the start time is field 22.
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("short stat for %d", pid)
+	}
+	if fields[0] == "Z" || fields[0] == "X" {
+		return 0, fmt.Errorf("process %d is a zombie", pid)
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
 }

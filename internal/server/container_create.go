@@ -143,7 +143,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 		rt.CleanupFiles(rec.ID)
 		return nil, toStatus(err, "create container")
 	}
-	rec.Pid, rec.ConmonPid = created.Pid, created.ConmonPid
+	rec.Pid, rec.ConmonPid, rec.ConmonStart = created.Pid, created.ConmonPid, created.ConmonStart
 	go reapConmon(created.ConmonPid)
 	c = container.New(rec)
 	if err := c.Update(s.putContainer, func(*container.Record) {}); err != nil {

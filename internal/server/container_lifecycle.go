@@ -12,6 +12,7 @@ import (
 
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/store"
 	"github.com/moby/sys/signal"
 	"google.golang.org/grpc/codes"
@@ -62,6 +63,7 @@ func (s *Server) startContainer(ctx context.Context, c *container.Container) err
 		})
 		return toStatus(err, "start container %s", r.ID)
 	}
+	failpoint("start:after-runtime")
 	if err := c.Update(s.putContainer, func(r *container.Record) {
 		if r.State == runtimeapi.ContainerState_CONTAINER_CREATED {
 			r.State, r.StartedAt = runtimeapi.ContainerState_CONTAINER_RUNNING, time.Now().UnixNano()
@@ -158,8 +160,10 @@ func (s *Server) waitExit(c *container.Container, d time.Duration) bool {
 // ever come, so the runtime's view decides.
 func (s *Server) monitorGone(c *container.Container) bool {
 	r := c.Get()
-	if r.ConmonPid > 0 && processAlive(r.ConmonPid) {
-		return false
+	if r.ConmonPid > 0 {
+		if start, err := oci.ProcessStart(r.ConmonPid); err == nil && (r.ConmonStart == 0 || start == r.ConmonStart) {
+			return false
+		}
 	}
 	rt, _, err := s.runtimeFor(r.Handler)
 	if err != nil {
@@ -207,7 +211,19 @@ func (s *Server) recordExit(c *container.Container, e oci.Exit, msg string) {
 		slog.Error("record container exit", "container", e.ID, "error", err)
 		return
 	}
-	s.emit(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, c.Get())
+	r := c.Get()
+	if r.Infra {
+		// The pod lost its PID namespace holder: it is no longer ready.
+		if sb, err := s.sandboxes.Get(r.SandboxID); err == nil {
+			_ = sb.Update(s.putSandbox, func(sr *sandbox.Record) {
+				if sr.State == sandbox.Ready {
+					sr.State = sandbox.NotReady
+				}
+			})
+		}
+		return
+	}
+	s.emit(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, r)
 	slog.Info("container exited", "container", e.ID, "exit_code", e.Code)
 }
 
@@ -222,8 +238,20 @@ func (s *Server) reconcile(c *container.Container) {
 		s.recordExit(c, e, "")
 		return
 	}
-	if r.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+	switch r.State {
+	case runtimeapi.ContainerState_CONTAINER_RUNNING:
 		s.monitorGone(c)
+	case runtimeapi.ContainerState_CONTAINER_CREATED:
+		// A crash between `runtime start` and recording it: ask the runtime.
+		rt, _, err := s.runtimeFor(r.Handler)
+		if err != nil || r.Pid == 0 {
+			return
+		}
+		if st, err := rt.State(context.Background(), r.ID); err == nil && st.Status == "running" {
+			_ = c.Update(s.putContainer, func(r *container.Record) {
+				r.State, r.StartedAt = runtimeapi.ContainerState_CONTAINER_RUNNING, time.Now().UnixNano()
+			})
+		}
 	}
 }
 

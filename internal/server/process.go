@@ -2,7 +2,6 @@ package server
 
 import (
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -30,20 +29,6 @@ func reapConmon(pid int) {
 			return
 		}
 	}
-}
-
-// processAlive reports whether pid runs and is not a zombie.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return false
-	}
-	return s[i+2] != 'Z' && s[i+2] != 'X'
 }
 
 func osHostname() (string, error) { return os.Hostname() }

@@ -17,6 +17,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/config"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/image"
+	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
 	"github.com/cradle-runtime/cradle/internal/oci"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
@@ -219,8 +220,35 @@ func (s *Server) restore() error {
 	}
 	s.finishInterruptedCreates(context.Background())
 	s.finishInterruptedRuns(context.Background())
+	s.reconcileSandboxes()
 	s.sweep(context.Background())
 	return nil
+}
+
+// reconcileSandboxes marks pods NOTREADY whose namespaces or infra process
+// did not survive while the daemon was down (a reboot, or a hand unmount).
+func (s *Server) reconcileSandboxes() {
+	for _, sb := range s.sandboxes.List() {
+		r := sb.Get()
+		if r.State != sandbox.Ready {
+			continue
+		}
+		lost := ""
+		for _, p := range []string{r.NetNS, r.IPCNS, r.UTSNS} {
+			if p != "" && !netns.IsNSFS(p) {
+				lost = "namespace pin " + p + " is gone"
+			}
+		}
+		if r.InfraID != "" {
+			if c, err := s.containers.Get(r.InfraID); err != nil || c.Get().State == runtimeapi.ContainerState_CONTAINER_EXITED {
+				lost = "infra container exited"
+			}
+		}
+		if lost != "" {
+			slog.Warn("pod sandbox did not survive; marking it NOTREADY", "sandbox", r.ID, "reason", lost)
+			_ = sb.Update(s.putSandbox, func(r *sandbox.Record) { r.State = sandbox.NotReady })
+		}
+	}
 }
 
 // finishInterruptedCreates removes containers whose CreateContainer died

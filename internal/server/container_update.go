@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/cradle-runtime/cradle/internal/container"
+	"github.com/cradle-runtime/cradle/internal/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// UpdateContainerResources applies new limits through the runtime and
+// records them, so ContainerStatus reports what is in force.
+func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
+	c, err := s.getContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	lin := req.GetLinux()
+	if lin == nil {
+		return nil, invalid("linux", "is required")
+	}
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	r := c.Get()
+	if r.State != runtimeapi.ContainerState_CONTAINER_RUNNING && r.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+		return nil, status.Errorf(codes.FailedPrecondition, "container_id: container %s is %s; only created or running containers can be updated", r.ID, r.State)
+	}
+	rt, _, err := s.runtimeFor(r.Handler)
+	if err != nil {
+		return nil, toStatus(err, "runtime")
+	}
+	if err := rt.Update(context.WithoutCancel(ctx), r.ID, linuxResources(lin)); err != nil {
+		return nil, toStatus(err, "update container %s", r.ID)
+	}
+	if err := c.Update(s.putContainer, func(r *container.Record) {
+		cfg := proto.Clone(r.Config).(*runtimeapi.ContainerConfig)
+		if cfg.Linux == nil {
+			cfg.Linux = &runtimeapi.LinuxContainerConfig{}
+		}
+		cfg.Linux.Resources = lin
+		r.Config = cfg
+	}); err != nil {
+		return nil, toStatus(err, "persist container")
+	}
+	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+}
+
+func linuxResources(l *runtimeapi.LinuxContainerResources) *specs.LinuxResources {
+	res := &specs.LinuxResources{CPU: &specs.LinuxCPU{}, Memory: &specs.LinuxMemory{}}
+	if v := l.GetCpuShares(); v > 0 {
+		u := uint64(v)
+		res.CPU.Shares = &u
+	}
+	if v := l.GetCpuQuota(); v != 0 {
+		res.CPU.Quota = &v
+	}
+	if v := l.GetCpuPeriod(); v > 0 {
+		u := uint64(v)
+		res.CPU.Period = &u
+	}
+	res.CPU.Cpus, res.CPU.Mems = l.GetCpusetCpus(), l.GetCpusetMems()
+	if v := l.GetMemoryLimitInBytes(); v > 0 {
+		res.Memory.Limit = &v
+		swap := v
+		if s := l.GetMemorySwapLimitInBytes(); s > 0 {
+			swap = s
+		}
+		res.Memory.Swap = &swap
+	}
+	for _, h := range l.GetHugepageLimits() {
+		res.HugepageLimits = append(res.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: h.GetPageSize(), Limit: h.GetLimit()})
+	}
+	if len(l.GetUnified()) > 0 {
+		res.Unified = l.GetUnified()
+	}
+	return res
+}
+
+// ReopenContainerLog makes conmon reopen the log after the kubelet rotated
+// it. It never takes the container's operation lock, so it does not wait
+// behind a stop in progress.
+func (s *Server) ReopenContainerLog(_ context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
+	c, err := s.getContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	r := c.Get()
+	if r.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		return nil, status.Errorf(codes.FailedPrecondition, "container_id: container %s is not running", r.ID)
+	}
+	if err := oci.ReopenLog(r.Bundle); err != nil {
+		return nil, toStatus(err, "reopen log of %s", r.ID)
+	}
+	// conmon recreates the file asynchronously; wait briefly so the caller
+	// sees the new file, as CRI-O does.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(r.LogPath); err == nil {
+			return &runtimeapi.ReopenContainerLogResponse{}, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil, status.Errorf(codes.Unknown, "container %s: log %s was not reopened within 5s", r.ID, r.LogPath)
+}
