@@ -22,6 +22,9 @@ type Record struct {
 	LogPath    string                      `json:"logPath"`
 	Infra      bool                        `json:"infra,omitempty"`
 	StopSignal string                      `json:"stopSignal,omitempty"`
+	// CgroupsPath is the runtime's cgroup, removed by the daemon when the
+	// runtime lost track of it (after a reboot).
+	CgroupsPath string `json:"cgroupsPath,omitempty"`
 
 	State      runtimeapi.ContainerState `json:"state"`
 	CreatedAt  int64                     `json:"createdAt"`

@@ -119,6 +119,9 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	if infra {
 		oci.MarkSandbox(spec)
 	}
+	if spec.Linux != nil {
+		rec.CgroupsPath = spec.Linux.CgroupsPath
+	}
 	if rec.LogPath == "" {
 		rec.LogPath = filepath.Join(rec.Bundle, "ctr.log")
 	}

@@ -289,6 +289,9 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 		return err
 	}
 	rt.CleanupFiles(r.ID)
+	if err := oci.RemoveCgroup(r.CgroupsPath); err != nil {
+		slog.Warn("remove container cgroup", "container", r.ID, "error", err)
+	}
 	if err := s.images.RemoveRootfs(r.ID); err != nil {
 		return err
 	}

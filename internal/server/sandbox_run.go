@@ -116,6 +116,7 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 		return "", toStatus(err, "persist sandbox")
 	}
 	s.sandboxes.Add(id, sb)
+	slog.Debug("sandbox record created", "sandbox", id, "name", name)
 	sb.Op.Lock()
 	defer sb.Op.Unlock()
 	defer func() {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -303,8 +304,9 @@ func listNetns() map[string]bool {
 func (d *daemon) leaks() []string {
 	storageHome := filepath.Join(d.dir, "root", "storage", "overlay")
 	var out []string
+	mine := d.sandboxIDs()
 	for n := range listNetns() {
-		if !d.netnsPre[n] {
+		if !d.netnsPre[n] && mine[strings.TrimPrefix(n, "cradle-")] {
 			out = append(out, "netns pin /var/run/netns/"+n)
 		}
 	}
@@ -343,6 +345,19 @@ func (d *daemon) leaks() []string {
 	return out
 }
 
+// sandboxIDs are the sandboxes this daemon ever recorded, from its log:
+// other tests' daemons may pin namespaces in /var/run/netns concurrently.
+func (d *daemon) sandboxIDs() map[string]bool {
+	b, _ := os.ReadFile(d.logPath)
+	ids := map[string]bool{}
+	for _, m := range sandboxLogRe.FindAllStringSubmatch(string(b), -1) {
+		ids[m[1]] = true
+	}
+	return ids
+}
+
+var sandboxLogRe = regexp.MustCompile(`msg="sandbox record created" sandbox=([0-9a-f]{64})`)
+
 // assertNoLeaks fails the test for anything left behind, then removes it
 // so that one failure does not cascade into the next test.
 func (d *daemon) assertNoLeaks() {
@@ -353,9 +368,10 @@ func (d *daemon) assertNoLeaks() {
 		d.t.Errorf("leaked: %s", l)
 	}
 	// Force the host clean whatever happened.
+	mine := d.sandboxIDs()
 	_ = exec.Command("pkill", "-9", "-f", "conmon.*"+d.runroot).Run()
 	for n := range listNetns() {
-		if !d.netnsPre[n] {
+		if !d.netnsPre[n] && mine[strings.TrimPrefix(n, "cradle-")] {
 			_ = syscall.Unmount("/var/run/netns/"+n, syscall.MNT_DETACH)
 			_ = os.Remove("/var/run/netns/" + n)
 		}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -183,4 +184,8 @@ func (d *daemon) podIP(t *testing.T, pod string) string {
 		t.Fatal(err)
 	}
 	return ps.GetStatus().GetNetwork().GetIp()
+}
+
+func contextWithTimeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 2*time.Minute)
 }
