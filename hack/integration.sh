@@ -10,6 +10,8 @@ fi
 test/registry/registry.sh start
 test/images/build.sh
 export CRADLE_BIN=$PWD/bin/cradle
+CRADLE_TEST_RUNC=$(hack/install-runc.sh)
+export CRADLE_TEST_RUNC
 log=${TMPDIR:-/tmp}/cradle-integration.log
 status=0
 go test -tags "containers_image_openpgp exclude_graphdriver_btrfs" -count=1 -timeout 40m -v ./test/integration/ >"$log" 2>&1 || status=$?

@@ -13,7 +13,11 @@ import (
 // CreateRootfs makes a writable layer for container id on top of imageID and
 // mounts it. On failure nothing is left in the store.
 func (s *Service) CreateRootfs(id, name, imageID string) (string, error) {
-	if _, err := s.store.CreateContainer(id, []string{name}, imageID, "", "", nil); err != nil {
+	return s.createRootfs(id, name, imageID, nil)
+}
+
+func (s *Service) createRootfs(id, name, imageID string, opts *storage.ContainerOptions) (string, error) {
+	if _, err := s.store.CreateContainer(id, []string{name}, imageID, "", "", opts); err != nil {
 		if errors.Is(err, storage.ErrDuplicateName) {
 			return "", fmt.Errorf("writable layer name %s is taken: %w", name, err)
 		}

@@ -39,6 +39,8 @@ func (k Kind) cloneFlag() (int, error) {
 		return unix.CLONE_NEWIPC, nil
 	case UTS:
 		return unix.CLONE_NEWUTS, nil
+	case User:
+		return unix.CLONE_NEWUSER, nil
 	}
 	return 0, fmt.Errorf("unsupported namespace kind %q", string(k))
 }
@@ -55,16 +57,19 @@ type Request struct {
 	Kinds    []Kind            // namespaces to create; unlisted ones stay the host's
 	Hostname string            // set in the new UTS namespace; needs UTS in Kinds
 	Sysctls  map[string]string // applied in the new namespaces; dotted or slashed names
+	// UIDs and GIDs, when set, give the pod a user namespace (pinned as
+	// Dir/<ID>/user) that owns the other new namespaces.
+	UIDs, GIDs []IDMap
 }
 
 // Pins holds absolute pin paths; a field is "" when that kind is not pinned.
 type Pins struct {
-	Net, IPC, UTS string
+	Net, IPC, UTS, User string
 }
 
 func (p Pins) paths() []string {
 	var out []string
-	for _, s := range []string{p.Net, p.IPC, p.UTS} {
+	for _, s := range []string{p.Net, p.IPC, p.UTS, p.User} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -93,6 +98,9 @@ func PathsFor(req Request) Pins {
 				p.UTS = path
 			}
 		}
+	}
+	if (len(req.UIDs) > 0 || slices.Contains(req.Kinds, User)) && req.Dir != "" {
+		p.User = filepath.Join(req.Dir, req.ID, string(User))
 	}
 	return p
 }
@@ -129,7 +137,18 @@ func Pin(req Request) (_ Pins, retErr error) {
 	if has[Net] && !filepath.IsAbs(req.NetDir) {
 		return Pins{}, fmt.Errorf("network namespace directory %q is not absolute", req.NetDir)
 	}
-	if (has[IPC] || has[UTS]) && !filepath.IsAbs(req.Dir) {
+	userns := len(req.UIDs) > 0
+	if has[User] && !userns {
+		return Pins{}, errors.New("a user namespace needs UID and GID mappings")
+	}
+	delete(has, User)
+	flags &^= unix.CLONE_NEWUSER
+	if userns {
+		if err := ValidateIDMaps(req.UIDs, req.GIDs); err != nil {
+			return Pins{}, err
+		}
+	}
+	if (has[IPC] || has[UTS] || userns) && !filepath.IsAbs(req.Dir) {
 		return Pins{}, fmt.Errorf("namespace directory %q is not absolute", req.Dir)
 	}
 	if req.Hostname != "" && !has[UTS] {
@@ -144,7 +163,7 @@ func Pin(req Request) (_ Pins, retErr error) {
 			return Pins{}, fmt.Errorf("sysctl %q=%q conflicts with hostname %q", s.name, s.value, req.Hostname)
 		}
 	}
-	if flags == 0 {
+	if flags == 0 && !userns {
 		return Pins{}, nil
 	}
 
@@ -175,7 +194,7 @@ func Pin(req Request) (_ Pins, retErr error) {
 			return Pins{}, err
 		}
 	}
-	if has[IPC] || has[UTS] {
+	if has[IPC] || has[UTS] || userns {
 		// IPC and UTS pins stay in the daemon's private dir: only the
 		// runtime opens them, and a self-bind mount there would outlive
 		// every pod. Containers get rslave root propagation from runc, so
@@ -193,12 +212,8 @@ func Pin(req Request) (_ Pins, retErr error) {
 		}
 	}
 
-	type mount struct {
-		kind Kind
-		pin  string
-	}
-	var mounts []mount
-	for _, m := range []mount{{Net, pins.Net}, {IPC, pins.IPC}, {UTS, pins.UTS}} {
+	var mounts []pinMount
+	for _, m := range []pinMount{{User, pins.User}, {Net, pins.Net}, {IPC, pins.IPC}, {UTS, pins.UTS}} {
 		if m.pin == "" {
 			continue
 		}
@@ -213,6 +228,12 @@ func Pin(req Request) (_ Pins, retErr error) {
 		mounts = append(mounts, m)
 	}
 
+	if userns {
+		if err := inHolder(flags, req, mounts); err != nil {
+			return Pins{}, fmt.Errorf("pin namespaces of sandbox %s: %w", req.ID, err)
+		}
+		return pins, nil
+	}
 	err = inNewNamespaces(flags, func() error {
 		if has[UTS] && req.Hostname != "" {
 			if err := unix.Sethostname([]byte(req.Hostname)); err != nil {
@@ -251,6 +272,12 @@ func Pin(req Request) (_ Pins, retErr error) {
 
 // testHookAfterMount lets tests fail Pin after a pin is mounted.
 var testHookAfterMount func(pin string) error
+
+// pinMount is one namespace to bind-mount onto its pin file.
+type pinMount struct {
+	kind Kind
+	pin  string
+}
 
 // inNewNamespaces runs fn on a dedicated OS thread moved into new namespaces
 // (unshare flags), then moves the thread back. Namespaces other than
@@ -405,7 +432,7 @@ func UnpinAll(p Pins) error {
 		errs = append(errs, Unpin(path))
 	}
 	var dirs []string
-	for _, path := range []string{p.IPC, p.UTS} {
+	for _, path := range []string{p.IPC, p.UTS, p.User} {
 		if path != "" && !slices.Contains(dirs, filepath.Dir(path)) {
 			dirs = append(dirs, filepath.Dir(path))
 		}

@@ -708,3 +708,43 @@ func TestListAndPathsFor(t *testing.T) {
 		t.Errorf("List after sweep = %q, %v", ids, err)
 	}
 }
+
+// With ID mappings, a user namespace is pinned too and owns the others:
+// root in the pod is the mapped host ID, and the pod's hostname and sysctls
+// were set from inside it.
+func TestPinWithUserNamespace(t *testing.T) {
+	requireRoot(t)
+	netDir, dir := testDirs(t)
+	m := []IDMap{{ContainerID: 0, HostID: 1000, Size: 100000}}
+	pins, err := Pin(Request{ID: "userns", NetDir: netDir, Dir: dir, Kinds: []Kind{Net, IPC, UTS},
+		Hostname: "pod-u", Sysctls: map[string]string{"net.ipv4.ip_unprivileged_port_start": "1024"}, UIDs: m, GIDs: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { UnpinAll(pins) })
+	for _, p := range []string{pins.User, pins.Net, pins.IPC, pins.UTS} {
+		if !IsNSFS(p) {
+			t.Errorf("%s is not an nsfs pin", p)
+		}
+	}
+	out, err := exec.Command("nsenter", "--user="+pins.User, "--net="+pins.Net, "--uts="+pins.UTS, "sh", "-c",
+		"cat /proc/self/uid_map; hostname; cat /proc/sys/net/ipv4/ip_unprivileged_port_start").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nsenter: %v: %s", err, out)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 5 || f[0] != "0" || f[1] != "1000" || f[2] != "100000" || f[3] != "pod-u" || f[4] != "1024" {
+		t.Errorf("inside the pod: %q", out)
+	}
+	if err := UnpinAll(pins); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left in %s: %v", dir, ents)
+	}
+	for _, bad := range [][]IDMap{nil, {{ContainerID: 1, HostID: 1000, Size: 10}}, {m[0], m[0]}} {
+		if err := ValidateIDMaps(bad, m); err == nil {
+			t.Errorf("ValidateIDMaps(%v) accepted", bad)
+		}
+	}
+}

@@ -280,3 +280,41 @@ func ProcessStart(pid int) (uint64, error) {
 	}
 	return strconv.ParseUint(fields[19], 10, 64)
 }
+
+// Features is what `runtime features` says the runtime supports.
+type Features struct {
+	RecursiveReadOnly bool // the "rro" mount option
+	IDMappedMounts    bool // idmap mount extension
+}
+
+// QueryFeatures asks the runtime binary; an old runtime without the
+// features command supports neither.
+func (r *Runtime) QueryFeatures(ctx context.Context) Features {
+	out, err := exec.CommandContext(ctx, r.Path, "features").Output()
+	if err != nil {
+		return Features{}
+	}
+	var f struct {
+		MountOptions []string `json:"mountOptions"`
+		Linux        struct {
+			MountExtensions struct {
+				IDMap struct {
+					Enabled *bool `json:"enabled"`
+				} `json:"idmap"`
+			} `json:"mountExtensions"`
+		} `json:"linux"`
+	}
+	if json.Unmarshal(out, &f) != nil {
+		return Features{}
+	}
+	var feat Features
+	for _, o := range f.MountOptions {
+		if o == "rro" {
+			feat.RecursiveReadOnly = true
+		}
+	}
+	if e := f.Linux.MountExtensions.IDMap.Enabled; e != nil && *e {
+		feat.IDMappedMounts = true
+	}
+	return feat
+}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -30,14 +31,19 @@ type Record struct {
 	State     State                        `json:"state"`
 	CreatedAt int64                        `json:"createdAt"`
 
-	Dir          string `json:"dir"` // per-pod files under the runroot
-	NetNS        string `json:"netns,omitempty"`
-	IPCNS        string `json:"ipcns,omitempty"`
-	UTSNS        string `json:"utsns,omitempty"`
-	ShmPath      string `json:"shm,omitempty"`
-	HostsFile    string `json:"hosts,omitempty"`
-	ResolvFile   string `json:"resolv,omitempty"`
-	HostnameFile string `json:"hostnameFile,omitempty"`
+	Dir   string `json:"dir"` // per-pod files under the runroot
+	NetNS string `json:"netns,omitempty"`
+	IPCNS string `json:"ipcns,omitempty"`
+	UTSNS string `json:"utsns,omitempty"`
+	// UserNS is the pod's pinned user namespace, which owns its other
+	// namespaces; the mappings are what runtimes put in the spec.
+	UserNS       string        `json:"userns,omitempty"`
+	UIDMappings  []netns.IDMap `json:"uidMappings,omitempty"`
+	GIDMappings  []netns.IDMap `json:"gidMappings,omitempty"`
+	ShmPath      string        `json:"shm,omitempty"`
+	HostsFile    string        `json:"hosts,omitempty"`
+	ResolvFile   string        `json:"resolv,omitempty"`
+	HostnameFile string        `json:"hostnameFile,omitempty"`
 
 	Network        *network.Attachment `json:"network,omitempty"`
 	NetworkStopped bool                `json:"networkStopped,omitempty"`

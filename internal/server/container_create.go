@@ -12,6 +12,7 @@ import (
 
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/image"
+	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/oci"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -96,18 +97,32 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 			}
 		}
 	}()
+	// Traversable (not listable), for containers in user namespaces.
+	if err := os.MkdirAll(filepath.Dir(rec.Bundle), 0o711); err != nil {
+		return nil, toStatus(err, "create bundle")
+	}
 	if err := os.MkdirAll(rec.Bundle, 0o700); err != nil {
 		return nil, toStatus(err, "create bundle")
 	}
-	cleanups = append(cleanups, func() { _ = os.RemoveAll(rec.Bundle) })
-	rootfs, err := s.images.CreateRootfs(rec.ID, rec.ID, img.StorageID)
+	cleanups = append(cleanups, func() { _ = oci.RemoveBundle(rec.Bundle) })
+	sr := sb.Get()
+	var rootfs string
+	if sr.UserNS != "" {
+		rootfs, err = s.images.CreateRootfsMapped(rec.ID, rec.ID, img.StorageID, imageIDMaps(sr.UIDMappings), imageIDMaps(sr.GIDMappings))
+	} else {
+		rootfs, err = s.images.CreateRootfs(rec.ID, rec.ID, img.StorageID)
+	}
 	if err != nil {
 		return nil, toStatus(err, "create root filesystem")
 	}
 	cleanups = append(cleanups, func() { _ = s.images.RemoveRootfs(rec.ID) })
 	rec.Rootfs = rootfs
 
-	sr := sb.Get()
+	if sr.UserNS != "" {
+		if rootfs, err = oci.BindRootfs(rootfs, rec.Bundle); err != nil {
+			return nil, toStatus(err, "root filesystem")
+		}
+	}
 	in, err := s.containerInput(sr, rec, img, rootfs)
 	if err != nil {
 		return nil, err
@@ -119,6 +134,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	if infra {
 		oci.MarkSandbox(spec)
 	}
+	joinUserNS(spec, sr)
 	if spec.Linux != nil {
 		rec.CgroupsPath = spec.Linux.CgroupsPath
 	}
@@ -222,6 +238,36 @@ func (s *Server) containersOf(sandboxID string, withInfra bool) []*container.Con
 		if r.SandboxID == sandboxID && (withInfra || !r.Infra) {
 			out = append(out, c)
 		}
+	}
+	return out
+}
+
+// joinUserNS puts a container into its pod's pinned user namespace: every
+// container of the pod shares it, and it owns the pod's other namespaces.
+func joinUserNS(spec *specs.Spec, sr sandbox.Record) {
+	if spec.Linux == nil {
+		return
+	}
+	var nss []specs.LinuxNamespace
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type != specs.UserNamespace {
+			nss = append(nss, ns)
+		}
+	}
+	spec.Linux.UIDMappings, spec.Linux.GIDMappings = nil, nil
+	if sr.UserNS == "" {
+		spec.Linux.Namespaces = nss
+		return
+	}
+	// runc reads the mappings from the namespace it joins; giving them too
+	// is deprecated there.
+	spec.Linux.Namespaces = append(nss, specs.LinuxNamespace{Type: specs.UserNamespace, Path: sr.UserNS})
+}
+
+func imageIDMaps(in []netns.IDMap) []image.IDMap {
+	out := make([]image.IDMap, 0, len(in))
+	for _, m := range in {
+		out = append(out, image.IDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 	}
 	return out
 }

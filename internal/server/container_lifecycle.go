@@ -55,6 +55,8 @@ func (s *Server) startContainer(ctx context.Context, c *container.Container) err
 		return toStatus(err, "runtime")
 	}
 	failpoint("start:before-runtime")
+	// The process may run, and even exit, before `runtime start` returns.
+	startedAt := time.Now().UnixNano()
 	if err := rt.Start(context.WithoutCancel(ctx), r.ID); err != nil {
 		// The container can't run; report it as exited with the reason.
 		_ = c.Update(s.putContainer, func(r *container.Record) {
@@ -66,7 +68,7 @@ func (s *Server) startContainer(ctx context.Context, c *container.Container) err
 	failpoint("start:after-runtime")
 	if err := c.Update(s.putContainer, func(r *container.Record) {
 		if r.State == runtimeapi.ContainerState_CONTAINER_CREATED {
-			r.State, r.StartedAt = runtimeapi.ContainerState_CONTAINER_RUNNING, time.Now().UnixNano()
+			r.State, r.StartedAt = runtimeapi.ContainerState_CONTAINER_RUNNING, startedAt
 		}
 	}); err != nil {
 		return toStatus(err, "persist container")
@@ -295,7 +297,7 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	if err := s.images.RemoveRootfs(r.ID); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(r.Bundle); err != nil {
+	if err := oci.RemoveBundle(r.Bundle); err != nil {
 		return fmt.Errorf("remove bundle: %w", err)
 	}
 	if err := s.ctrRecords.Delete(r.ID); err != nil {

@@ -34,15 +34,22 @@ func (s *Server) Status(_ context.Context, req *runtimeapi.StatusRequest) (*runt
 	}
 	resp := &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{rtReady, netReady}}}
 	for _, name := range s.cfg.HandlerNames() {
-		resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{
-			Name:     name,
-			Features: &runtimeapi.RuntimeHandlerFeatures{},
-		})
+		resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: name, Features: s.handlerFeatures(name)})
 	}
 	// The default handler is also advertised under the empty name.
-	resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{}})
+	resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: "", Features: s.handlerFeatures(s.cfg.Runtime.DefaultHandler)})
+	resp.Features = &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true}
 	if req.GetVerbose() {
 		resp.Info = map[string]string{"config": s.cfg.Listen}
 	}
 	return resp, nil
+}
+
+// handlerFeatures advertises only what the handler's runtime binary can do:
+// critest and the kubelet then use it.
+func (s *Server) handlerFeatures(name string) *runtimeapi.RuntimeHandlerFeatures {
+	f := s.features[name]
+	// Pod user namespaces are pinned by cradle itself; idmapped mounts in
+	// the runtime are what lets volumes keep their owners inside them.
+	return &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: f.RecursiveReadOnly, UserNamespaces: f.IDMappedMounts}
 }

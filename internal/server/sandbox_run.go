@@ -65,6 +65,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if err := netns.ValidateSysctls(sysctls, sandbox.HostNetwork(cfg), sandbox.HostIPC(cfg)); err != nil {
 		return nil, invalid("config.linux.sysctls", "%v", err)
 	}
+	if _, _, err := podIDMaps(cfg); err != nil {
+		return nil, err
+	}
 	if !sandbox.HostNetwork(cfg) {
 		if err := s.net.Ready(); err != nil {
 			return nil, status.Errorf(codes.FailedPrecondition, "pod network is not ready (config.linux.security_context.namespace_options.network is POD): %v", err)
@@ -172,6 +175,35 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 	return id, nil
 }
 
+// podIDMaps returns the pod's user namespace mappings: none for the host's
+// user namespace, one range each for a pod-wide one. Per-container and
+// target user namespaces are not supported.
+func podIDMaps(cfg *runtimeapi.PodSandboxConfig) (uids, gids []netns.IDMap, err error) {
+	u := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions()
+	if u == nil {
+		return nil, nil, nil // no options: the host's, as before user namespaces existed
+	}
+	switch u.GetMode() {
+	case runtimeapi.NamespaceMode_NODE:
+		return nil, nil, nil
+	case runtimeapi.NamespaceMode_POD:
+	default:
+		return nil, nil, invalid("config.linux.security_context.namespace_options.userns_options.mode", "%v is not supported; use POD or NODE", u.GetMode())
+	}
+	conv := func(in []*runtimeapi.IDMapping) []netns.IDMap {
+		out := make([]netns.IDMap, 0, len(in))
+		for _, m := range in {
+			out = append(out, netns.IDMap{ContainerID: m.GetContainerId(), HostID: m.GetHostId(), Size: m.GetLength()})
+		}
+		return out
+	}
+	uids, gids = conv(u.GetUids()), conv(u.GetGids())
+	if err := netns.ValidateIDMaps(uids, gids); err != nil {
+		return nil, nil, invalid("config.linux.security_context.namespace_options.userns_options", "%v", err)
+	}
+	return uids, gids, nil
+}
+
 func hostname(cfg *runtimeapi.PodSandboxConfig) string {
 	if sandbox.HostNetwork(cfg) {
 		h, _ := osHostname()
@@ -194,13 +226,22 @@ func (s *Server) pinNamespaces(sb *sandbox.Sandbox) error {
 	if !sandbox.HostIPC(cfg) {
 		req.Kinds = append(req.Kinds, netns.IPC)
 	}
-	if len(req.Kinds) == 0 {
+	req.UIDs, req.GIDs, _ = podIDMaps(cfg)
+	if len(req.Kinds) == 0 && len(req.UIDs) == 0 {
 		return nil
 	}
 	// Record where the pins will go first, so a crash mid-pin is swept.
 	want := netns.PathsFor(req)
-	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.NetNS, r.IPCNS, r.UTSNS = want.Net, want.IPC, want.UTS }); err != nil {
+	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) {
+		r.NetNS, r.IPCNS, r.UTSNS, r.UserNS = want.Net, want.IPC, want.UTS, want.User
+		r.UIDMappings, r.GIDMappings = req.UIDs, req.GIDs
+	}); err != nil {
 		return toStatus(err, "persist sandbox")
+	}
+	if want.Net != "" {
+		if err := s.ownNetPin(r.ID); err != nil {
+			return toStatus(err, "record network pin")
+		}
 	}
 	if _, err := netns.Pin(req); err != nil {
 		return toStatus(err, "pin pod namespaces")

@@ -122,8 +122,10 @@ func (s *Server) teardownSandbox(ctx context.Context, sb *sandbox.Sandbox, timeo
 		}
 	}
 	failpoint("stop:after-cni")
-	if err := netns.UnpinAll(netns.Pins{Net: r.NetNS, IPC: r.IPCNS, UTS: r.UTSNS}); err != nil {
+	if err := netns.UnpinAll(netns.Pins{Net: r.NetNS, IPC: r.IPCNS, UTS: r.UTSNS, User: r.UserNS}); err != nil {
 		errs = append(errs, fmt.Errorf("release pod namespaces: %w", err))
+	} else {
+		s.disownNetPin(r.ID)
 	}
 	if err := sandbox.UnmountShm(r.Dir); err != nil {
 		errs = append(errs, err)

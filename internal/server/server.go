@@ -35,6 +35,7 @@ type Server struct {
 	images   *image.Service
 	net      *network.Manager
 	runtimes map[string]*oci.Runtime
+	features map[string]oci.Features // what each handler's binary supports
 	defaults oci.Defaults
 
 	sandboxes  *store.Index[*sandbox.Sandbox]
@@ -47,6 +48,8 @@ type Server struct {
 	stopWatch  func()
 	exitDir    string
 	grpc       *grpc.Server
+	stats      statsCache // stats.go
+	events     eventHub   // events.go
 }
 
 // New builds the server and restores state from disk.
@@ -54,6 +57,7 @@ func New(cfg *config.Config) (*Server, error) {
 	s := &Server{
 		cfg:        cfg,
 		runtimes:   map[string]*oci.Runtime{},
+		features:   map[string]oci.Features{},
 		sandboxes:  store.NewIndex[*sandbox.Sandbox](),
 		containers: store.NewIndex[*container.Container](),
 		sbNames:    store.NewNames(),
@@ -64,6 +68,11 @@ func New(cfg *config.Config) (*Server, error) {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
+	}
+	// Pods with user namespaces reach their root filesystems through the
+	// runroot: it must be traversable, not listable, by unprivileged IDs.
+	if err := os.Chmod(cfg.RunRoot, 0o711); err != nil {
+		return nil, fmt.Errorf("chmod %s: %w", cfg.RunRoot, err)
 	}
 	var err error
 	if s.sbRecords, err = store.Open(filepath.Join(cfg.Root, "records", "sandboxes")); err != nil {
@@ -82,6 +91,7 @@ func New(cfg *config.Config) (*Server, error) {
 			Name: name, Path: h.Path, Root: cfg.HandlerRoot(name), Conmon: cfg.Runtime.Conmon,
 			ExitDir: s.exitDir, SocketDir: filepath.Join(cfg.RunRoot, "socks"),
 		}
+		s.features[name] = s.runtimes[name].QueryFeatures(context.Background())
 	}
 	ulimits, err := cfg.Runtime.Ulimits()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
+	"github.com/cradle-runtime/cradle/internal/oci"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 )
 
@@ -21,18 +22,22 @@ func (s *Server) sweep(ctx context.Context) {
 		known[sb.ID()] = true
 	}
 	nsDir := filepath.Join(s.cfg.RunRoot, "ns")
-	ids, err := netns.List("/var/run/netns", nsDir)
+	// Only pins this daemon made: /var/run/netns is shared with other
+	// runtimes (and other cradles), whose pods must never be touched.
+	ids, err := netns.List("", nsDir)
 	if err != nil {
 		slog.Warn("sweep: list pins", "error", err)
 	}
+	ids = append(ids, dirNames(s.netOwnedDir())...)
 	for _, id := range ids {
 		if known[id] {
 			continue
 		}
-		pins := netns.PathsFor(netns.Request{ID: id, NetDir: "/var/run/netns", Dir: nsDir, Kinds: netns.AllKinds()})
+		pins := netns.PathsFor(netns.Request{ID: id, NetDir: "/var/run/netns", Dir: nsDir, Kinds: append(netns.AllKinds(), netns.User)})
 		if err := netns.UnpinAll(pins); err != nil {
 			slog.Warn("sweep: release orphaned pins", "sandbox", id, "error", err)
 		} else {
+			s.disownNetPin(id)
 			slog.Info("sweep: released orphaned pins", "sandbox", id)
 		}
 	}
@@ -57,7 +62,7 @@ func (s *Server) sweep(ctx context.Context) {
 			_ = rt.Delete(ctx, id)
 			rt.CleanupFiles(id)
 		}
-		return os.RemoveAll(dir)
+		return oci.RemoveBundle(dir)
 	})
 
 	// Exit files of containers we no longer know.
@@ -118,3 +123,16 @@ func dirNames(dir string) []string {
 	}
 	return out
 }
+
+// netOwnedDir holds one marker per network pin this daemon made, written
+// before the pin exists and removed after it is gone.
+func (s *Server) netOwnedDir() string { return filepath.Join(s.cfg.Root, "netns-owned") }
+
+func (s *Server) ownNetPin(id string) error {
+	if err := os.MkdirAll(s.netOwnedDir(), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(s.netOwnedDir(), id), nil, 0o600)
+}
+
+func (s *Server) disownNetPin(id string) { _ = os.Remove(filepath.Join(s.netOwnedDir(), id)) }
