@@ -29,6 +29,17 @@ type Runtime struct {
 	Conmon    string
 	ExitDir   string // conmon writes <ExitDir>/<id> on exit
 	SocketDir string // conmon's attach socket symlinks
+	// SystemdCgroup makes the runtime manage cgroups through systemd.
+	SystemdCgroup bool
+}
+
+// globalArgs come before the runtime's subcommand.
+func (r *Runtime) globalArgs() []string {
+	args := []string{"--root", r.Root}
+	if r.SystemdCgroup {
+		args = append(args, "--systemd-cgroup")
+	}
+	return args
 }
 
 // CreateOpts describe one container to create.
@@ -51,7 +62,7 @@ type Created struct {
 }
 
 func (r *Runtime) run(ctx context.Context, args ...string) ([]byte, error) {
-	full := append([]string{"--root", r.Root}, args...)
+	full := append(r.globalArgs(), args...)
 	cmd := exec.CommandContext(ctx, r.Path, full...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -80,6 +91,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOpts) (*Created, error) {
 		"--persist-dir", o.Bundle, "--exit-dir", r.ExitDir, "--socket-dir-path", r.SocketDir,
 		"-l", "k8s-file:" + o.LogPath, "--log-level", "info", "--syslog",
 		"--runtime-arg", "--root=" + r.Root,
+	}
+	if r.SystemdCgroup {
+		args = append(args, "-s")
 	}
 	if o.LogSizeMax > 0 {
 		args = append(args, "--log-size-max", strconv.FormatInt(o.LogSizeMax, 10))
@@ -234,7 +248,7 @@ func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResourc
 	if err != nil {
 		return fmt.Errorf("encode resources: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, r.Path, "--root", r.Root, "update", "--resources", "-", id)
+	cmd := exec.CommandContext(ctx, r.Path, append(r.globalArgs(), "update", "--resources", "-", id)...)
 	cmd.Stdin = bytes.NewReader(b)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%s update %s: %w: %s", filepath.Base(r.Path), id, err, strings.TrimSpace(string(out)))

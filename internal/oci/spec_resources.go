@@ -1,22 +1,21 @@
 package oci
 
 import (
+	"fmt"
+	"maps"
 	"os"
-	"path/filepath"
+	"path"
 	"strconv"
 	"strings"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-tools/generate"
 )
 
-// ClampOOMScoreAdj raises v to what the daemon may set: without
-// CAP_SYS_RESOURCE, runc fails to lower oom_score_adj below our own.
-func ClampOOMScoreAdj(v, min int) int {
-	if v < min {
-		return min
-	}
-	return v
+// ClampOOMScoreAdj keeps v within what the daemon may set, [min, 1000]:
+// without CAP_SYS_RESOURCE, runc fails to lower oom_score_adj below our
+// own.
+func ClampOOMScoreAdj(v, lowest int) int {
+	return max(lowest, min(v, 1000))
 }
 
 // OwnOOMScoreAdj reads this process's oom_score_adj.
@@ -29,20 +28,23 @@ func OwnOOMScoreAdj() int {
 	return v
 }
 
-func setResources(g *generate.Generator, in *ContainerInput) {
+// setResources places the container under its pod's cgroup and applies the
+// config's limits.
+func setResources(g *generate.Generator, in *ContainerInput) error {
+	cg, err := cgroupsPath(in)
+	if err != nil {
+		return err
+	}
+	g.SetLinuxCgroupsPath(cg)
 	r := in.Config.GetLinux().GetResources()
-	adj := ClampOOMScoreAdj(int(r.GetOomScoreAdj()), in.Defaults.MinOOMScoreAdj)
-	g.SetProcessOOMScoreAdj(adj)
-	if r == nil {
-		if in.Defaults.PidsLimit > 0 {
-			g.SetLinuxResourcesPidsLimit(in.Defaults.PidsLimit)
-		}
-		return
+	g.SetProcessOOMScoreAdj(ClampOOMScoreAdj(int(r.GetOomScoreAdj()), in.Defaults.MinOOMScoreAdj))
+	if in.Defaults.PidsLimit > 0 {
+		g.SetLinuxResourcesPidsLimit(in.Defaults.PidsLimit)
 	}
 	if v := r.GetCpuPeriod(); v > 0 {
 		g.SetLinuxResourcesCPUPeriod(uint64(v))
 	}
-	if v := r.GetCpuQuota(); v > 0 {
+	if v := r.GetCpuQuota(); v != 0 {
 		g.SetLinuxResourcesCPUQuota(v)
 	}
 	if v := r.GetCpuShares(); v > 0 {
@@ -54,65 +56,53 @@ func setResources(g *generate.Generator, in *ContainerInput) {
 	if v := r.GetCpusetMems(); v != "" {
 		g.SetLinuxResourcesCPUMems(v)
 	}
-	if v := r.GetMemoryLimitInBytes(); v > 0 {
-		g.SetLinuxResourcesMemoryLimit(v)
-		if s := r.GetMemorySwapLimitInBytes(); s > 0 {
-			g.SetLinuxResourcesMemorySwap(s)
-		} else if swapAccounting() {
-			g.SetLinuxResourcesMemorySwap(v) // no swap beyond the limit, as the kubelet expects
-		}
+	limit, swap := r.GetMemoryLimitInBytes(), r.GetMemorySwapLimitInBytes()
+	if limit > 0 {
+		g.SetLinuxResourcesMemoryLimit(limit)
+	}
+	// As containerd: no swap beyond the limit unless asked, and swap only
+	// where the memory cgroup can limit it.
+	if swap == 0 && limit > 0 {
+		swap = limit
+	}
+	if swap != 0 && hostSwap() {
+		g.SetLinuxResourcesMemorySwap(swap)
 	}
 	for _, h := range r.GetHugepageLimits() {
 		g.AddLinuxResourcesHugepageLimit(h.GetPageSize(), h.GetLimit())
 	}
 	if len(r.GetUnified()) > 0 {
-		g.Config.Linux.Resources.Unified = map[string]string{}
-		for k, v := range r.GetUnified() {
-			g.Config.Linux.Resources.Unified[k] = v
-		}
-	}
-	if in.Defaults.PidsLimit > 0 {
-		g.SetLinuxResourcesPidsLimit(in.Defaults.PidsLimit)
-	}
-}
-
-func swapAccounting() bool {
-	for _, p := range []string{"/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", "/sys/fs/cgroup/memory.swap.max"} {
-		if _, err := os.Stat(p); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
-func setDevices(g *generate.Generator, in *ContainerInput) error {
-	sc := in.Config.GetLinux().GetSecurityContext()
-	if sc.GetPrivileged() {
-		// All host devices, as docker and CRI-O do for privileged.
-		g.Config.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
-		devs, _ := filepath.Glob("/dev/*")
-		for _, d := range devs {
-			if dev, err := deviceFromPath(d, d, "rwm"); err == nil {
-				g.AddDevice(*dev)
-			}
-		}
-		return nil
-	}
-	for i, d := range in.Config.GetDevices() {
-		field := "devices[" + itoa(i) + "]"
-		if !filepath.IsAbs(d.GetContainerPath()) {
-			return fieldErr(field+".container_path", "%q is not absolute", d.GetContainerPath())
-		}
-		perms := d.GetPermissions()
-		if perms == "" {
-			perms = "rwm"
-		}
-		dev, err := deviceFromPath(d.GetHostPath(), d.GetContainerPath(), perms)
-		if err != nil {
-			return fieldErr(field+".host_path", "%v", err)
-		}
-		g.AddDevice(*dev)
-		g.AddLinuxResourcesDevice(true, dev.Type, &dev.Major, &dev.Minor, perms)
+		g.Config.Linux.Resources.Unified = maps.Clone(r.GetUnified())
 	}
 	return nil
+}
+
+// cgroupsPath is the container's cgroup under its pod's parent (or the
+// daemon's default parent): a path for cgroupfs, "slice:cradle:<id>" for
+// systemd.
+func cgroupsPath(in *ContainerInput) (string, error) {
+	const field = "linux.cgroup_parent"
+	parent := in.Sandbox.CgroupParent
+	if parent == "" {
+		parent = in.Defaults.CgroupParent
+	}
+	switch in.Defaults.CgroupDriver {
+	case CgroupDriverSystemd:
+		if parent == "" {
+			parent = "system.slice"
+		}
+		if !strings.HasSuffix(parent, ".slice") || strings.Contains(parent, "/") {
+			return "", fieldErr(field, "the pod's cgroup parent %q is not a systemd slice (name.slice), as the systemd cgroup driver needs", parent)
+		}
+		return parent + ":cradle:" + in.ID, nil
+	case CgroupDriverCgroupfs, "":
+		if parent == "" {
+			parent = "/cradle"
+		}
+		if strings.HasSuffix(parent, ".slice") && !strings.Contains(parent, "/") {
+			return "", fieldErr(field, "the pod's cgroup parent %q is a systemd slice, but the runtime uses the cgroupfs driver", parent)
+		}
+		return path.Join("/", parent, "cradle-"+in.ID), nil
+	}
+	return "", fmt.Errorf("unknown cgroup driver %q", in.Defaults.CgroupDriver)
 }

@@ -1,14 +1,13 @@
 package oci
 
 import (
-	"os"
+	"slices"
+	"strconv"
 	"strings"
 
-	"github.com/moby/profiles/seccomp"
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-tools/generate"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // DefaultCapabilities is the usual container set (docker's and CRI-O's).
@@ -18,7 +17,8 @@ var DefaultCapabilities = []string{
 	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 }
 
-// DefaultMaskedPaths and DefaultReadonlyPaths match the kubelet's defaults.
+// DefaultMaskedPaths and DefaultReadonlyPaths are the usual lists (moby's
+// and the kubelet's); the config's lists replace them.
 var (
 	DefaultMaskedPaths = []string{
 		"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -36,221 +36,180 @@ func BoundingSet() []string {
 	var out []string
 	last, err := capability.LastCap()
 	if err != nil {
-		return DefaultCapabilities
+		return slices.Clone(DefaultCapabilities)
 	}
 	for _, c := range capability.List() {
 		if c > last {
 			continue
 		}
 		if ok, err := capability.GetBound(c); err == nil && ok {
-			out = append(out, "CAP_"+strings.ToUpper(c.String()))
+			out = append(out, capName(c))
 		}
 	}
 	return out
 }
 
+func capName(c capability.Cap) string { return "CAP_" + strings.ToUpper(c.String()) }
+
 func knownCap(name string) bool {
 	for _, c := range capability.List() {
-		if "CAP_"+strings.ToUpper(c.String()) == name {
+		if capName(c) == name {
 			return true
 		}
 	}
 	return false
 }
 
+// normCap accepts "chown", "CHOWN" and "CAP_CHOWN".
 func normCap(c string) string {
-	c = strings.ToUpper(c)
+	c = strings.ToUpper(strings.TrimSpace(c))
 	if c == "ALL" || strings.HasPrefix(c, "CAP_") {
 		return c
 	}
 	return "CAP_" + c
 }
 
-// capabilities computes the set from defaults plus add minus drop.
-func capabilities(in *ContainerInput) ([]string, error) {
-	sc := in.Config.GetLinux().GetSecurityContext()
-	if sc.GetPrivileged() {
-		return in.Defaults.Bounding, nil
+func bounding(in *ContainerInput) []string {
+	if in.Defaults.Bounding != nil {
+		return in.Defaults.Bounding
 	}
-	set := map[string]bool{}
-	base := in.Defaults.Capabilities
-	if base == nil {
-		base = DefaultCapabilities
-	}
-	for _, c := range base {
-		set[normCap(c)] = true
-	}
-	caps := sc.GetCapabilities()
-	for i, c := range caps.GetAddCapabilities() {
-		n := normCap(c)
-		if n == "ALL" {
-			for _, b := range in.Defaults.Bounding {
-				set[b] = true
-			}
-			continue
-		}
-		if !knownCap(n) {
-			return nil, fieldErr("linux.security_context.capabilities.add_capabilities["+itoa(i)+"]", "unknown capability %q", c)
-		}
-		set[n] = true
-	}
-	for i, c := range caps.GetDropCapabilities() {
-		n := normCap(c)
-		if n == "ALL" {
-			set = map[string]bool{}
-			// Adds still apply after drop ALL, as in the kubelet's semantics.
-			for _, a := range caps.GetAddCapabilities() {
-				if an := normCap(a); an != "ALL" {
-					set[an] = true
-				}
-			}
-			continue
-		}
-		if !knownCap(n) {
-			return nil, fieldErr("linux.security_context.capabilities.drop_capabilities["+itoa(i)+"]", "unknown capability %q", c)
-		}
-		delete(set, n)
-	}
-	for i, c := range caps.GetAddAmbientCapabilities() {
-		if !knownCap(normCap(c)) {
-			return nil, fieldErr("linux.security_context.capabilities.add_ambient_capabilities["+itoa(i)+"]", "unknown capability %q", c)
-		}
-	}
-	out := make([]string, 0, len(set))
-	for _, b := range in.Defaults.Bounding {
-		if set[b] {
-			out = append(out, b)
-			delete(set, b)
-		}
-	}
-	for c := range set { // known but outside the bounding set: runc will refuse, so say so
-		return nil, fieldErr("linux.security_context.capabilities", "capability %s is not in the runtime's bounding set", c)
-	}
-	return out, nil
+	return BoundingSet()
 }
 
+// capabilities computes the set the way containerd does: the defaults; all
+// of the bounding set if add has ALL; none if drop has ALL; then the named
+// adds, then the named drops. Privileged gets the whole bounding set. The
+// ambient capabilities are also added to the set. It returns the set in
+// the bounding set's order, and the ambient ones.
+func capabilities(in *ContainerInput) (set, ambient []string, err error) {
+	const field = "linux.security_context.capabilities"
+	sc := in.Config.GetLinux().GetSecurityContext()
+	bset := bounding(in)
+	caps := sc.GetCapabilities()
+	check := func(f string, list []string, mustBound bool) ([]string, bool, error) {
+		var out []string
+		all := false
+		for i, c := range list {
+			n := normCap(c)
+			switch {
+			case n == "ALL":
+				all = true
+				continue
+			case !knownCap(n):
+				return nil, false, fieldErr(f+"["+strconv.Itoa(i)+"]", "unknown capability %q", c)
+			case mustBound && !slices.Contains(bset, n):
+				return nil, false, fieldErr(f+"["+strconv.Itoa(i)+"]", "capability %s is not in the runtime's bounding set", n)
+			}
+			out = append(out, n)
+		}
+		return out, all, nil
+	}
+	adds, addAll, err := check(field+".add_capabilities", caps.GetAddCapabilities(), true)
+	if err != nil {
+		return nil, nil, err
+	}
+	drops, dropAll, err := check(field+".drop_capabilities", caps.GetDropCapabilities(), false)
+	if err != nil {
+		return nil, nil, err
+	}
+	ambient, ambientAll, err := check(field+".add_ambient_capabilities", caps.GetAddAmbientCapabilities(), true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ambientAll {
+		return nil, nil, fieldErr(field+".add_ambient_capabilities", "ALL is not allowed")
+	}
+	has := map[string]bool{}
+	switch {
+	case sc.GetPrivileged():
+		for _, c := range bset {
+			has[c] = true
+		}
+	default:
+		base := in.Defaults.Capabilities
+		if base == nil {
+			base = DefaultCapabilities
+		}
+		for _, c := range base {
+			has[normCap(c)] = true // a default outside the bounding set is left out below
+		}
+		if addAll {
+			for _, c := range bset {
+				has[c] = true
+			}
+		}
+		if dropAll {
+			has = map[string]bool{}
+		}
+		for _, c := range adds {
+			has[c] = true
+		}
+		for _, c := range drops {
+			delete(has, c)
+		}
+	}
+	for _, c := range ambient {
+		has[c] = true
+	}
+	for _, c := range bset {
+		if has[c] {
+			set = append(set, c)
+		}
+	}
+	return set, ambient, nil
+}
+
+// setSecurity applies privileged, capabilities, no_new_privs, the
+// read-only rootfs, masked and read-only paths, seccomp, AppArmor and
+// SELinux.
 func setSecurity(g *generate.Generator, in *ContainerInput) error {
 	sc := in.Config.GetLinux().GetSecurityContext()
 	privileged := sc.GetPrivileged()
 	if privileged && !in.PodPrivileged {
 		return fieldErr("linux.security_context.privileged", "a privileged container needs a privileged pod")
 	}
-	caps, err := capabilities(in)
+	caps, ambient, err := capabilities(in)
 	if err != nil {
 		return err
 	}
 	g.Config.Process.Capabilities = &specs.LinuxCapabilities{
 		Bounding: caps, Effective: caps, Permitted: caps,
-	}
-	for _, c := range sc.GetCapabilities().GetAddAmbientCapabilities() {
-		n := normCap(c)
-		g.Config.Process.Capabilities.Ambient = append(g.Config.Process.Capabilities.Ambient, n)
-		g.Config.Process.Capabilities.Inheritable = append(g.Config.Process.Capabilities.Inheritable, n)
+		Inheritable: ambient, Ambient: ambient,
 	}
 	g.SetProcessNoNewPrivileges(sc.GetNoNewPrivs())
-
+	g.SetRootReadonly(sc.GetReadonlyRootfs())
 	if privileged {
+		// All of /proc and a writable /sys, as docker and CRI-O give.
 		g.Config.Linux.MaskedPaths = nil
 		g.Config.Linux.ReadonlyPaths = nil
-		g.Config.Linux.Seccomp = nil
-		g.SetProcessApparmorProfile("")
-		return nil
+		for i, m := range g.Config.Mounts {
+			if m.Destination == "/sys" || m.Destination == "/sys/fs/cgroup" {
+				g.Config.Mounts[i].Options = replaceOpt(m.Options, "ro", "rw")
+			}
+		}
+		return nil // unconfined: no seccomp, AppArmor or SELinux label
 	}
-	g.Config.Linux.MaskedPaths = append([]string(nil), DefaultMaskedPaths...)
-	g.Config.Linux.ReadonlyPaths = append([]string(nil), DefaultReadonlyPaths...)
 	if sc.GetMaskedPaths() != nil {
-		g.Config.Linux.MaskedPaths = sc.GetMaskedPaths()
+		g.Config.Linux.MaskedPaths = slices.Clone(sc.GetMaskedPaths())
 	}
 	if sc.GetReadonlyPaths() != nil {
-		g.Config.Linux.ReadonlyPaths = sc.GetReadonlyPaths()
+		g.Config.Linux.ReadonlyPaths = slices.Clone(sc.GetReadonlyPaths())
 	}
-	if err := setSeccomp(g, sc); err != nil {
+	if err := setSeccomp(g, in); err != nil {
 		return err
 	}
-	return setAppArmor(g, sc)
+	if err := setAppArmor(g, in); err != nil {
+		return err
+	}
+	return setSELinux(g, in)
 }
 
-// setSeccomp applies the profile; the deprecated path string is honoured
-// when the structured field is absent.
-func setSeccomp(g *generate.Generator, sc *runtimeapi.LinuxContainerSecurityContext) error {
-	prof := sc.GetSeccomp()
-	typ, ref := runtimeapi.SecurityProfile_Unconfined, ""
-	switch {
-	case prof != nil:
-		typ, ref = prof.GetProfileType(), prof.GetLocalhostRef()
-	case sc.GetSeccompProfilePath() != "":
-		p := sc.GetSeccompProfilePath()
-		switch {
-		case p == "runtime/default" || p == "docker/default":
-			typ = runtimeapi.SecurityProfile_RuntimeDefault
-		case p == "unconfined":
-		case strings.HasPrefix(p, "localhost/"):
-			typ, ref = runtimeapi.SecurityProfile_Localhost, strings.TrimPrefix(p, "localhost/")
-		default:
-			return fieldErr("linux.security_context.seccomp_profile_path", "unknown profile %q", p)
+func replaceOpt(opts []string, from, to string) []string {
+	out := slices.Clone(opts)
+	for i, o := range out {
+		if o == from {
+			out[i] = to
 		}
 	}
-	switch typ {
-	case runtimeapi.SecurityProfile_Unconfined:
-		g.Config.Linux.Seccomp = nil
-	case runtimeapi.SecurityProfile_RuntimeDefault:
-		s, err := seccomp.GetDefaultProfile(g.Config)
-		if err != nil {
-			return fieldErr("linux.security_context.seccomp", "default profile: %v", err)
-		}
-		g.Config.Linux.Seccomp = s
-	case runtimeapi.SecurityProfile_Localhost:
-		body, err := os.ReadFile(ref)
-		if err != nil {
-			return fieldErr("linux.security_context.seccomp.localhost_ref", "%v", err)
-		}
-		s, err := seccomp.LoadProfile(string(body), g.Config)
-		if err != nil {
-			return fieldErr("linux.security_context.seccomp.localhost_ref", "profile %s: %v", ref, err)
-		}
-		g.Config.Linux.Seccomp = s
-	}
-	return nil
-}
-
-// AppArmorEnabled reports whether the host enforces AppArmor.
-func AppArmorEnabled() bool {
-	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
-	return err == nil && strings.HasPrefix(string(b), "Y")
-}
-
-func setAppArmor(g *generate.Generator, sc *runtimeapi.LinuxContainerSecurityContext) error {
-	prof := sc.GetApparmor()
-	typ, ref := runtimeapi.SecurityProfile_RuntimeDefault, ""
-	if prof != nil {
-		typ, ref = prof.GetProfileType(), prof.GetLocalhostRef()
-	} else if p := sc.GetApparmorProfile(); p != "" {
-		switch {
-		case p == "runtime/default":
-		case p == "unconfined":
-			typ = runtimeapi.SecurityProfile_Unconfined
-		case strings.HasPrefix(p, "localhost/"):
-			typ, ref = runtimeapi.SecurityProfile_Localhost, strings.TrimPrefix(p, "localhost/")
-		default:
-			return fieldErr("linux.security_context.apparmor_profile", "unknown profile %q", p)
-		}
-	} else if !AppArmorEnabled() {
-		return nil
-	}
-	if typ == runtimeapi.SecurityProfile_Unconfined {
-		g.SetProcessApparmorProfile("")
-		return nil
-	}
-	if !AppArmorEnabled() {
-		if typ == runtimeapi.SecurityProfile_RuntimeDefault {
-			return nil // nothing to apply; the default is "whatever the host enforces"
-		}
-		return fieldErr("linux.security_context.apparmor", "profile %q requested but AppArmor is not enabled on this host", ref)
-	}
-	if typ == runtimeapi.SecurityProfile_Localhost {
-		g.SetProcessApparmorProfile(ref)
-		return nil
-	}
-	g.SetProcessApparmorProfile("cradle-default")
-	return nil
+	return out
 }

@@ -1,81 +1,199 @@
 package oci
 
 import (
-	"path/filepath"
+	"math"
+	"os"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/moby/sys/user"
 	"github.com/opencontainers/runtime-tools/generate"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// setUser resolves the process user against the image's passwd and group
-// files: the config's run_as_* first, then the image's USER.
-func setUser(g *generate.Generator, in *ContainerInput) error {
-	sc := in.Config.GetLinux().GetSecurityContext()
-	spec := in.Image.User
-	switch {
-	case sc.GetRunAsUser() != nil:
-		spec = strconv.FormatInt(sc.GetRunAsUser().GetValue(), 10)
-	case sc.GetRunAsUsername() != "":
-		spec = sc.GetRunAsUsername()
+// userDB is the image's /etc/passwd and /etc/group; either may be missing.
+type userDB struct {
+	users  []user.User
+	groups []user.Group
+}
+
+// readUserDB reads the image's files through an os.Root, so that a symlink
+// in the image cannot make us read the host's.
+func readUserDB(rootfs string) userDB {
+	var db userDB
+	if rootfs == "" {
+		return db
 	}
-	if sc.GetRunAsGroup() != nil {
-		uidPart := spec
-		if u, _, ok := cutColon(spec); ok {
-			uidPart = u
-		}
-		if uidPart == "" {
-			uidPart = "0"
-		}
-		spec = uidPart + ":" + strconv.FormatInt(sc.GetRunAsGroup().GetValue(), 10)
-	}
-	passwd := filepath.Join(in.Rootfs, "etc/passwd")
-	group := filepath.Join(in.Rootfs, "etc/group")
-	eu, err := user.GetExecUserPath(spec, &user.ExecUser{Home: "/"}, passwd, group)
+	root, err := os.OpenRoot(rootfs)
 	if err != nil {
-		field := "image.user"
-		if sc.GetRunAsUsername() != "" {
-			field = "linux.security_context.run_as_username"
+		return db
+	}
+	defer root.Close()
+	if f, err := root.Open("etc/passwd"); err == nil {
+		db.users, _ = user.ParsePasswd(f)
+		f.Close()
+	}
+	if f, err := root.Open("etc/group"); err == nil {
+		db.groups, _ = user.ParseGroup(f)
+		f.Close()
+	}
+	return db
+}
+
+func (db userDB) byUID(uid int64) *user.User {
+	for i := range db.users {
+		if int64(db.users[i].Uid) == uid {
+			return &db.users[i]
 		}
-		return fieldErr(field, "cannot resolve user %q in the image: %v", spec, err)
-	}
-	g.SetProcessUID(uint32(eu.Uid))
-	g.SetProcessGID(uint32(eu.Gid))
-	g.ClearProcessAdditionalGids()
-	seen := map[uint32]bool{}
-	add := func(gid uint32) {
-		if !seen[gid] {
-			seen[gid] = true
-			g.AddProcessAdditionalGid(gid)
-		}
-	}
-	add(uint32(eu.Gid))
-	if sc.GetSupplementalGroupsPolicy() != runtimeapi.SupplementalGroupsPolicy_Strict {
-		for _, gid := range eu.Sgids {
-			add(uint32(gid))
-		}
-	}
-	for _, gid := range sc.GetSupplementalGroups() {
-		add(uint32(gid))
-	}
-	hasHome := false
-	for _, e := range g.Config.Process.Env {
-		if len(e) >= 5 && e[:5] == "HOME=" {
-			hasHome = true
-		}
-	}
-	if !hasHome {
-		g.AddProcessEnv("HOME", eu.Home)
 	}
 	return nil
 }
 
-func cutColon(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ':' {
-			return s[:i], s[i+1:], true
+func (db userDB) byName(name string) *user.User {
+	for i := range db.users {
+		if db.users[i].Name == name {
+			return &db.users[i]
 		}
 	}
-	return s, "", false
+	return nil
+}
+
+func (db userDB) groupByName(name string) *user.Group {
+	for i := range db.groups {
+		if db.groups[i].Name == name {
+			return &db.groups[i]
+		}
+	}
+	return nil
+}
+
+// resolvedUser is the process's identity.
+type resolvedUser struct {
+	uid, gid uint32
+	groups   []uint32 // additional gids, the primary first
+	home     string
+}
+
+func idOf(field string, v int64) (uint32, error) {
+	if v < 0 || v > math.MaxUint32-1 {
+		return 0, fieldErr(field, "%d is not a valid id", v)
+	}
+	return uint32(v), nil
+}
+
+// resolveUser applies run_as_user, run_as_username and run_as_group, else
+// the image's USER (uid, name, uid:gid, name:group and mixes), against the
+// image's passwd and group files. The additional groups are the primary
+// group, then (with the Merge policy) the /etc/group memberships of the
+// user's name, then the config's supplemental groups.
+func resolveUser(in *ContainerInput) (resolvedUser, error) {
+	sc := in.Config.GetLinux().GetSecurityContext()
+	db := readUserDB(in.Rootfs)
+	var r resolvedUser
+	var u *user.User
+	var uid int64
+	gidSet := false
+	switch {
+	case sc.GetRunAsUser() != nil:
+		uid = sc.GetRunAsUser().GetValue()
+		u = db.byUID(uid)
+		if _, err := idOf("linux.security_context.run_as_user", uid); err != nil {
+			return r, err
+		}
+	case sc.GetRunAsUsername() != "":
+		name := sc.GetRunAsUsername()
+		if u = db.byName(name); u == nil {
+			return r, fieldErr("linux.security_context.run_as_username", "user %q is not in the image's /etc/passwd", name)
+		}
+		uid = int64(u.Uid)
+	default:
+		userPart, groupPart, _ := strings.Cut(in.Image.User, ":")
+		switch n, err := strconv.ParseInt(userPart, 10, 64); {
+		case userPart == "":
+			u = db.byUID(0)
+		case err == nil:
+			if _, err := idOf("image.user", n); err != nil {
+				return r, err
+			}
+			uid, u = n, db.byUID(n)
+		default:
+			if u = db.byName(userPart); u == nil {
+				return r, fieldErr("image.user", "the image's USER %q is not in its /etc/passwd", userPart)
+			}
+			uid = int64(u.Uid)
+		}
+		if groupPart != "" {
+			gid, err := strconv.ParseInt(groupPart, 10, 64)
+			if err != nil {
+				g := db.groupByName(groupPart)
+				if g == nil {
+					return r, fieldErr("image.user", "the image's USER group %q is not in its /etc/group", groupPart)
+				}
+				gid = int64(g.Gid)
+			}
+			if r.gid, err = idOf("image.user", gid); err != nil {
+				return r, err
+			}
+			gidSet = true
+		}
+	}
+	r.uid = uint32(uid)
+	if !gidSet && u != nil {
+		r.gid = uint32(u.Gid)
+	}
+	if g := sc.GetRunAsGroup(); g != nil {
+		gid, err := idOf("linux.security_context.run_as_group", g.GetValue())
+		if err != nil {
+			return r, err
+		}
+		r.gid = gid
+	}
+	r.home = "/"
+	if u != nil && u.Home != "" {
+		r.home = u.Home
+	}
+	add := func(gid uint32) {
+		if !slices.Contains(r.groups, gid) {
+			r.groups = append(r.groups, gid)
+		}
+	}
+	add(r.gid)
+	if u != nil && sc.GetSupplementalGroupsPolicy() != runtimeapi.SupplementalGroupsPolicy_Strict {
+		for _, g := range db.groups {
+			if slices.Contains(g.List, u.Name) {
+				add(uint32(g.Gid))
+			}
+		}
+	}
+	for i, g := range sc.GetSupplementalGroups() {
+		gid, err := idOf("linux.security_context.supplemental_groups["+strconv.Itoa(i)+"]", g)
+		if err != nil {
+			return r, err
+		}
+		add(gid)
+	}
+	return r, nil
+}
+
+// setUser sets the process's user and groups, and HOME from the user's
+// passwd entry unless the env sets it.
+func setUser(g *generate.Generator, in *ContainerInput) error {
+	r, err := resolveUser(in)
+	if err != nil {
+		return err
+	}
+	g.SetProcessUID(r.uid)
+	g.SetProcessGID(r.gid)
+	g.ClearProcessAdditionalGids()
+	for _, gid := range r.groups {
+		g.AddProcessAdditionalGid(gid)
+	}
+	for _, e := range g.Config.Process.Env {
+		if strings.HasPrefix(e, "HOME=") {
+			return nil
+		}
+	}
+	g.AddProcessEnv("HOME", r.home)
+	return nil
 }

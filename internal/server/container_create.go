@@ -68,7 +68,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	rec := container.Record{
 		ID: id, SandboxID: sr.ID, Name: name, Config: cfg, Handler: sr.Handler,
 		ImageID: img.ID, ImageName: cfg.GetImage().GetImage(),
-		Bundle: filepath.Join(s.cfg.RunRoot, "containers", id), StopSignal: img.Config.StopSignal,
+		Bundle: filepath.Join(s.cfg.RunRoot, "containers", id), StopSignal: oci.StopSignal(cfg, img.Config),
 		State: runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
 	}
 	if cfg.GetLogPath() != "" && sr.Config.GetLogDirectory() != "" {
@@ -131,6 +131,10 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	if err != nil {
 		return nil, toStatus(err, "container config")
 	}
+	// Volume dirs live in the bundle, so removing the container removes them.
+	if err := oci.PrepareHost(in, spec); err != nil {
+		return nil, toStatus(err, "container config")
+	}
 	if infra {
 		oci.MarkSandbox(spec)
 	}
@@ -191,7 +195,7 @@ func (s *Server) containerInput(sr sandbox.Record, rec container.Record, img *im
 	}
 	return &oci.ContainerInput{
 		ID: rec.ID, Config: rec.Config, Image: img.Config, ImageName: rec.ImageName,
-		Rootfs: rootfs, Sandbox: sb, Defaults: s.defaults,
+		Rootfs: rootfs, Sandbox: sb, Defaults: s.defaults, VolumeDir: filepath.Join(rec.Bundle, "volumes"),
 		PodPrivileged: sr.Config.GetLinux().GetSecurityContext().GetPrivileged(),
 	}, nil
 }
@@ -205,6 +209,7 @@ func (s *Server) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerCon
 		NetNS: sr.NetNS, IPCNS: sr.IPCNS, UTSNS: sr.UTSNS, HostPID: sandbox.HostPID(sr.Config),
 		HostsFile: sr.HostsFile, ResolvFile: sr.ResolvFile, HostnameFile: sr.HostnameFile, ShmPath: sr.ShmPath,
 		CgroupParent: sr.Config.GetLinux().GetCgroupParent(), Sysctls: sr.Config.GetLinux().GetSysctls(),
+		Annotations: sr.Config.GetAnnotations(), UserNS: sr.UserNS,
 	}
 	if sandbox.HostNetwork(sr.Config) {
 		// The host's UTS namespace: runc refuses to set a hostname there.

@@ -90,6 +90,7 @@ func New(cfg *config.Config) (*Server, error) {
 		s.runtimes[name] = &oci.Runtime{
 			Name: name, Path: h.Path, Root: cfg.HandlerRoot(name), Conmon: cfg.Runtime.Conmon,
 			ExitDir: s.exitDir, SocketDir: filepath.Join(cfg.RunRoot, "socks"),
+			SystemdCgroup: cfg.Runtime.CgroupDriver == config.CgroupDriverSystemd,
 		}
 		s.features[name] = s.runtimes[name].QueryFeatures(context.Background())
 	}
@@ -98,6 +99,8 @@ func New(cfg *config.Config) (*Server, error) {
 		return nil, err
 	}
 	s.defaults = oci.Defaults{
+		CgroupDriver:   cfg.Runtime.CgroupDriver,
+		CgroupParent:   cfg.Runtime.CgroupParent,
 		Capabilities:   cfg.Runtime.Capabilities(),
 		Bounding:       oci.BoundingSet(),
 		MinOOMScoreAdj: oci.OwnOOMScoreAdj(),
@@ -152,6 +155,7 @@ func (s *Server) Serve(l net.Listener) error {
 // Shutdown finishes requests in flight within grace, then closes. The
 // containers keep running: conmon outlives the daemon.
 func (s *Server) Shutdown(grace time.Duration) {
+	s.events.close() // event streams never end by themselves
 	if s.grpc != nil {
 		done := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(done) }()

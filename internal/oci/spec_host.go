@@ -1,0 +1,50 @@
+package oci
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/sys/mountinfo"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/selinux/go-selinux"
+	"github.com/opencontainers/selinux/go-selinux/label"
+)
+
+// What the spec builder asks of the host. They are variables so that the
+// unit tests can describe a host of their own.
+var (
+	// hostMounts lists the host's mounts, for the propagation checks.
+	hostMounts = func() ([]*mountinfo.Info, error) { return mountinfo.GetMounts(nil) }
+	// hostAppArmor reports whether the host enforces AppArmor.
+	hostAppArmor = AppArmorEnabled
+	// hostSELinux reports whether SELinux is enabled.
+	hostSELinux = selinux.GetEnabled
+	// selinuxInitLabels turns selinux options into process and mount labels.
+	selinuxInitLabels = label.InitLabels
+	// hostDevices lists the host's devices, for privileged containers.
+	hostDevices = func() ([]specs.LinuxDevice, error) { return devicesUnder("/dev", "/dev", true) }
+	// hostSwap reports whether the memory cgroup can limit swap.
+	hostSwap = swapAccounting
+	// hostCgroup2 reports whether the host runs the unified cgroup hierarchy.
+	hostCgroup2 = func() bool {
+		_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+		return err == nil
+	}
+)
+
+// AppArmorEnabled reports whether the host enforces AppArmor.
+func AppArmorEnabled() bool {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && strings.HasPrefix(string(b), "Y")
+}
+
+// swapAccounting reports whether swap can be limited: memsw on cgroup v1,
+// memory.swap.max in the non-root cgroups of v2.
+func swapAccounting() bool {
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err == nil {
+		return true
+	}
+	m, _ := filepath.Glob("/sys/fs/cgroup/*/memory.swap.max")
+	return len(m) > 0
+}

@@ -1,0 +1,136 @@
+package oci
+
+import (
+	"errors"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func TestResources(t *testing.T) {
+	u64 := func(v uint64) *uint64 { return &v }
+	adj := func(v int) func(*specs.Spec) { return func(s *specs.Spec) { s.Process.OOMScoreAdj = &v } }
+	runSpecCases(t, []specCase{
+		{
+			name: "every limit",
+			in: func(in *ContainerInput) {
+				in.Defaults.PidsLimit = 100
+				r := resources(in)
+				r.CpuPeriod, r.CpuQuota, r.CpuShares = 100000, 50000, 512
+				r.CpusetCpus, r.CpusetMems = "0-1", "0"
+				r.MemoryLimitInBytes = 256 << 20
+				r.OomScoreAdj = 500
+				r.HugepageLimits = []*runtimeapi.HugepageLimit{{PageSize: "2MB", Limit: 4 << 20}, {PageSize: "1GB"}}
+				r.Unified = map[string]string{"memory.high": "200000000"}
+			},
+			want: func(s *specs.Spec) {
+				adj(500)(s)
+				r := s.Linux.Resources
+				r.Pids = &specs.LinuxPids{Limit: i64(100)}
+				r.CPU = &specs.LinuxCPU{Period: u64(100000), Quota: i64(50000), Shares: u64(512), Cpus: "0-1", Mems: "0"}
+				r.Memory = &specs.LinuxMemory{Limit: i64(256 << 20), Swap: i64(256 << 20)}
+				r.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}, {Pagesize: "1GB", Limit: 0}}
+				r.Unified = map[string]string{"memory.high": "200000000"}
+			},
+		},
+		{
+			name: "swap asked",
+			in: func(in *ContainerInput) {
+				resources(in).MemoryLimitInBytes, resources(in).MemorySwapLimitInBytes = 1<<20, 3<<20
+			},
+			want: func(s *specs.Spec) {
+				s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: i64(1 << 20), Swap: i64(3 << 20)}
+			},
+		},
+		{
+			name: "no swap where it cannot be limited",
+			host: func(h *testHost) { h.swap = false },
+			in: func(in *ContainerInput) {
+				resources(in).MemoryLimitInBytes, resources(in).MemorySwapLimitInBytes = 1<<20, 3<<20
+			},
+			want: func(s *specs.Spec) { s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: i64(1 << 20)} },
+		},
+		{
+			name: "oom_score_adj no lower than the daemon's",
+			in: func(in *ContainerInput) {
+				in.Defaults.MinOOMScoreAdj = -500
+				resources(in).OomScoreAdj = -999
+			},
+			want: adj(-500),
+		},
+		{
+			name: "oom_score_adj no higher than 1000",
+			in:   func(in *ContainerInput) { resources(in).OomScoreAdj = 2000 },
+			want: adj(1000),
+		},
+		{
+			name: "the default oom_score_adj is raised to the daemon's",
+			in:   func(in *ContainerInput) { in.Defaults.MinOOMScoreAdj = 100 },
+			want: adj(100),
+		},
+		{
+			name: "cgroupfs: the daemon's parent when the pod has none",
+			in:   func(in *ContainerInput) { in.Sandbox.CgroupParent, in.Defaults.CgroupParent = "", "/cradle-pods" },
+			want: func(s *specs.Spec) { s.Linux.CgroupsPath = "/cradle-pods/cradle-c1" },
+		},
+		{
+			name: "cgroupfs: /cradle when no one gives a parent",
+			in: func(in *ContainerInput) {
+				in.Sandbox.CgroupParent, in.Defaults.CgroupDriver = "", CgroupDriverCgroupfs
+			},
+			want: func(s *specs.Spec) { s.Linux.CgroupsPath = "/cradle/cradle-c1" },
+		},
+		{
+			name: "cgroupfs: a relative parent is taken from the root",
+			in:   func(in *ContainerInput) { in.Sandbox.CgroupParent = "kubepods/burstable/pod1" },
+			want: func(s *specs.Spec) { s.Linux.CgroupsPath = "/kubepods/burstable/pod1/cradle-c1" },
+		},
+		{
+			name: "systemd: slice:cradle:id",
+			in: func(in *ContainerInput) {
+				in.Sandbox.CgroupParent, in.Defaults.CgroupDriver = "kubepods-besteffort-pod1.slice", CgroupDriverSystemd
+			},
+			want: func(s *specs.Spec) { s.Linux.CgroupsPath = "kubepods-besteffort-pod1.slice:cradle:c1" },
+		},
+		{
+			name: "systemd: system.slice when no one gives a parent",
+			in: func(in *ContainerInput) {
+				in.Sandbox.CgroupParent, in.Defaults.CgroupDriver = "", CgroupDriverSystemd
+			},
+			want: func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:cradle:c1" },
+		},
+		{
+			name: "pod sysctls",
+			in:   func(in *ContainerInput) { in.Sandbox.Sysctls = map[string]string{"net.core.somaxconn": "1024"} },
+			want: func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"net.core.somaxconn": "1024"} },
+		},
+	})
+	runErrCases(t, []errCase{
+		{
+			name:  "systemd with a path parent",
+			in:    func(in *ContainerInput) { in.Defaults.CgroupDriver = CgroupDriverSystemd },
+			field: "linux.cgroup_parent", msg: `"/kubepods/pod1" is not a systemd slice`,
+		},
+		{
+			name:  "cgroupfs with a slice parent",
+			in:    func(in *ContainerInput) { in.Sandbox.CgroupParent = "kubepods.slice" },
+			field: "linux.cgroup_parent", msg: "is a systemd slice, but the runtime uses the cgroupfs driver",
+		},
+	})
+	useHost(t, defaultHost())
+	in := baseInput(t)
+	in.Defaults.CgroupDriver = "cgmanager"
+	var fe *FieldError
+	if _, err := ContainerSpec(in); err == nil || errors.As(err, &fe) {
+		t.Errorf("unknown cgroup driver: %v, want a daemon error", err)
+	}
+}
+
+func TestClampOOMScoreAdj(t *testing.T) {
+	for _, c := range [][3]int{{0, 0, 0}, {-1000, -999, -999}, {-5, -999, -5}, {1001, 0, 1000}, {-1000, -1000, -1000}} {
+		if got := ClampOOMScoreAdj(c[0], c[1]); got != c[2] {
+			t.Errorf("ClampOOMScoreAdj(%d, %d) = %d, want %d", c[0], c[1], got, c[2])
+		}
+	}
+}
