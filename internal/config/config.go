@@ -61,6 +61,7 @@ type Config struct {
 	Network   NetworkConfig   `toml:"network" comment:"Pod networking through CNI."`
 	Image     ImageConfig     `toml:"image" comment:"Image pulling and storage."`
 	Streaming StreamingConfig `toml:"streaming" comment:"Streaming server used by exec, attach and port-forward."`
+	Stats     StatsConfig     `toml:"stats" comment:"Container and pod statistics."`
 }
 
 // RuntimeConfig configures how containers are run.
@@ -110,6 +111,11 @@ type StreamingConfig struct {
 	Address string `toml:"address" comment:"host:port the streaming server listens on; port 0 picks a free port."`
 }
 
+// StatsConfig configures stats collection.
+type StatsConfig struct {
+	CollectionPeriod Duration `toml:"collection_period" comment:"How often container and pod stats are collected into the cache the CRI serves from (Go duration)."`
+}
+
 // Default returns a fresh Config holding the built-in defaults.
 func Default() *Config {
 	return &Config{
@@ -156,6 +162,7 @@ func Default() *Config {
 			PullProgressTimeout: Duration(time.Minute),
 		},
 		Streaming: StreamingConfig{Address: "127.0.0.1:0"},
+		Stats:     StatsConfig{CollectionPeriod: Duration(10 * time.Second)},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -96,6 +97,9 @@ func (c *Config) check() []keyError {
 		v.bad(toml.Key{"image", "pull_progress_timeout"}, "%s is negative", im.PullProgressTimeout)
 	}
 
+	if c.Stats.CollectionPeriod.Std() < time.Second {
+		v.bad(toml.Key{"stats", "collection_period"}, "%s is shorter than 1s", c.Stats.CollectionPeriod)
+	}
 	if _, port, err := net.SplitHostPort(c.Streaming.Address); err != nil {
 		v.bad(toml.Key{"streaming", "address"}, "%q is not host:port", c.Streaming.Address)
 	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {

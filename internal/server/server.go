@@ -50,6 +50,7 @@ type Server struct {
 	grpc       *grpc.Server
 	stats      statsCache // stats.go
 	events     eventHub   // events.go
+	stream     streamState
 }
 
 // New builds the server and restores state from disk.

@@ -14,10 +14,6 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// statsPeriod is how often container and pod stats are collected into the
-// cache the CRI calls serve from. TODO: take it from a config key.
-const statsPeriod = 10 * time.Second
-
 // minSampleAge keeps the loop from re-reading a sample a request has just
 // collected: nano cores over a near-empty window are noise.
 const minSampleAge = time.Second
@@ -48,7 +44,7 @@ func (s *Server) startStats() {
 	st.mu.Unlock()
 	go func() {
 		defer close(done)
-		t := time.NewTicker(statsPeriod)
+		t := time.NewTicker(s.cfg.Stats.CollectionPeriod.Std())
 		defer t.Stop()
 		for {
 			s.collectAll()
