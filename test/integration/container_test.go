@@ -215,3 +215,36 @@ func TestUpdateContainerResources(t *testing.T) {
 		t.Errorf("status reports memory limit %d", got)
 	}
 }
+
+// ContainerStatus and ReopenContainerLog never wait behind a stop in
+// progress.
+func TestStatusAndReopenDoNotWaitBehindStop(t *testing.T) {
+	d := newDaemon(t)
+	d.pull(t, busybox)
+	cfg := d.podConfig(t, "nowait")
+	pod := d.runPod(t, cfg)
+	id := d.startContainer(t, pod, cfg, containerConfig("slow", "sleep", "1000"))
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.rt.StopContainer(ctx(t), &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 4})
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond) // the stop now waits for SIGTERM to work
+	start := time.Now()
+	if st := d.containerStatus(t, id); st.GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("state during stop: %v", st.GetState())
+	}
+	path := filepath.Join(cfg.LogDirectory, "slow.log")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.rt.ReopenContainerLog(ctx(t), &runtimeapi.ReopenContainerLogRequest{ContainerId: id}); err != nil {
+		t.Errorf("ReopenContainerLog during stop: %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("status and reopen took %s during a stop", took)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
