@@ -4,7 +4,7 @@ TAGS      := containers_image_openpgp exclude_graphdriver_btrfs
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/cradle-runtime/cradle/internal/version.Version=$(VERSION)
 
-.PHONY: build run test unit integration deps test-deps vet clean
+.PHONY: build run test unit integration critest deps test-deps vet clean
 
 build:
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/cradle ./cmd/cradle
@@ -31,7 +31,12 @@ unit:
 integration: build
 	hack/integration.sh
 
-test: test-deps vet unit integration
+# critest (cri-tools v1.37.0, built once into ~/.cache/cradle) against a
+# daemon of its own; the skipped specs and why: test/critest/skip.txt.
+critest: build
+	hack/critest.sh
+
+test: test-deps vet unit integration critest
 
 clean:
 	rm -rf bin

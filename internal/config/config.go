@@ -158,7 +158,7 @@ func Default() *Config {
 			RegistriesConf:      "/etc/containers/registries.conf",
 			RegistriesD:         "/etc/containers/registries.d",
 			SignaturePolicy:     "/etc/containers/policy.json",
-			StorageDriver:       StorageDriverOverlay,
+			StorageDriver:       "", // overlay, or vfs where overlay cannot work
 			PullProgressTimeout: Duration(time.Minute),
 		},
 		Streaming: StreamingConfig{Address: "127.0.0.1:0"},

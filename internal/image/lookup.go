@@ -2,7 +2,6 @@ package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,7 +21,10 @@ type ImageInfo struct {
 	RepoDigests []string
 	Size        uint64
 	Config      imgspecv1.ImageConfig
+	OCI         imgspecv1.Image // the whole config, for verbose status
 	Pinned      bool
+
+	names []string // storage names the cached entry was built from
 }
 
 // Resolve finds a stored image by ID, ID prefix, name or digest reference.
@@ -34,21 +36,20 @@ func (s *Service) Resolve(ref string) (*ImageInfo, error) {
 	return s.info(img)
 }
 
+// lookup finds ref as a full ID, "sha256:" ID prefix, name, or digest
+// reference, and only then as a bare ID prefix, so that a short name made
+// of hex letters ("cafe") means the image of that name.
 func (s *Service) lookup(ref string) (*storage.Image, error) {
 	if ref == "" {
 		return nil, fmt.Errorf("%w: empty", ErrInvalidReference)
 	}
-	if isHexID(ref) {
-		id := strings.TrimPrefix(ref, "sha256:")
-		if img, err := s.store.Image(id); err == nil {
-			return img, nil
-		}
+	id := strings.TrimPrefix(ref, "sha256:")
+	hex := isHexID(ref)
+	if hex && (len(id) == 64 || id != ref) {
 		if img := s.byIDPrefix(id); img != nil {
 			return img, nil
 		}
-		if strings.HasPrefix(ref, "sha256:") {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
-		}
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
 	}
 	names, err := shortnames.ResolveLocally(s.sys, ref)
 	if err != nil {
@@ -64,10 +65,21 @@ func (s *Service) lookup(ref string) (*storage.Image, error) {
 			}
 		}
 	}
+	if hex {
+		if img := s.byIDPrefix(id); img != nil {
+			return img, nil
+		}
+	}
 	return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
 }
 
 func (s *Service) byIDPrefix(prefix string) *storage.Image {
+	if len(prefix) == 64 {
+		if img, err := s.store.Image(prefix); err == nil && img.ID == prefix {
+			return img
+		}
+		return nil
+	}
 	imgs, err := s.store.Images()
 	if err != nil {
 		return nil
@@ -104,10 +116,11 @@ func (s *Service) info(img *storage.Image) (*ImageInfo, error) {
 	s.mu.Lock()
 	cached, ok := s.configs[img.ID]
 	s.mu.Unlock()
-	if ok && slices.Equal(cached.RepoTags, repoTags(img)) {
+	if ok && slices.Equal(cached.names, img.Names) {
 		return cached, nil
 	}
-	ii := &ImageInfo{ID: "sha256:" + img.ID, StorageID: img.ID, RepoTags: repoTags(img), RepoDigests: repoDigests(img)}
+	ii := &ImageInfo{ID: "sha256:" + img.ID, StorageID: img.ID, RepoTags: repoTags(img), RepoDigests: repoDigests(img),
+		names: slices.Clone(img.Names)}
 	ref, err := istorage.Transport.NewStoreReference(s.store, nil, img.ID)
 	if err != nil {
 		return nil, fmt.Errorf("reference image %s: %w", img.ID, err)
@@ -121,7 +134,7 @@ func (s *Service) info(img *storage.Image) (*ImageInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config of image %s: %w", img.ID, err)
 	}
-	ii.Config = cfg.Config
+	ii.Config, ii.OCI = cfg.Config, *cfg
 	if size, err := s.store.ImageSize(img.ID); err == nil && size > 0 {
 		ii.Size = uint64(size)
 	}
@@ -196,31 +209,4 @@ func (s *Service) List() ([]*ImageInfo, error) {
 		out = append(out, ii)
 	}
 	return out, nil
-}
-
-// Remove deletes an image and all its names. A missing image is not an error.
-func (s *Service) Remove(ref string) error {
-	img, err := s.lookup(ref)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	ctrs, err := s.store.Containers()
-	if err != nil {
-		return fmt.Errorf("list containers: %w", err)
-	}
-	for _, c := range ctrs {
-		if c.ImageID == img.ID {
-			return fmt.Errorf("%w: image %s is used by container %s", ErrInUse, ref, c.ID)
-		}
-	}
-	if _, err := s.store.DeleteImage(img.ID, true); err != nil && !errors.Is(err, storage.ErrImageUnknown) {
-		return fmt.Errorf("delete image %s: %w", img.ID, err)
-	}
-	s.mu.Lock()
-	delete(s.configs, img.ID)
-	s.mu.Unlock()
-	return nil
 }

@@ -3,9 +3,6 @@ package image
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"path/filepath"
-	"syscall"
 
 	"go.podman.io/storage"
 )
@@ -31,8 +28,12 @@ func (s *Service) createRootfs(id, name, imageID string, opts *storage.Container
 	return mnt, nil
 }
 
-// RemoveRootfs unmounts and deletes the container's layer; idempotent.
+// RemoveRootfs releases the container's image volumes, then unmounts and
+// deletes its layer; idempotent.
 func (s *Service) RemoveRootfs(id string) error {
+	if err := s.UnmountVolumes(id); err != nil {
+		return err
+	}
 	if _, err := s.store.Container(id); errors.Is(err, storage.ErrContainerUnknown) {
 		return nil
 	}
@@ -57,30 +58,3 @@ func (s *Service) StorageContainers() ([]string, error) {
 	}
 	return ids, nil
 }
-
-// FsUsage walks dir and returns the bytes and inodes used and the mountpoint.
-func FsUsage(dir string) (bytes, inodes uint64, err error) {
-	seen := map[uint64]bool{}
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, werr error) error {
-		if werr != nil {
-			return nil // entries vanish while layers are removed
-		}
-		info, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			if seen[st.Ino] {
-				return nil
-			}
-			seen[st.Ino] = true
-			bytes += uint64(st.Blocks) * 512
-		}
-		inodes++
-		return nil
-	})
-	return bytes, inodes, err
-}
-
-// GraphRoot is where image layers live.
-func (s *Service) GraphRoot() string { return s.store.GraphRoot() }

@@ -1,9 +1,9 @@
 // Package image pulls and stores images with containers/image and
-// containers/storage, and gives containers their root filesystems.
+// containers/storage, and gives containers their root filesystems and
+// image volumes.
 package image
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,23 +17,16 @@ import (
 	"go.podman.io/storage/pkg/reexec"
 )
 
-// Sentinel errors that the server maps to gRPC codes.
-var (
-	ErrNotFound         = errors.New("image not found")
-	ErrInvalidReference = errors.New("invalid image reference")
-	ErrInUse            = errors.New("image is in use")
-)
-
 // Options configure the image service.
 type Options struct {
 	Root            string // graph root
 	RunRoot         string
-	Driver          string // "overlay", "vfs", or "" for overlay with a vfs fallback
-	RegistriesConf  string
-	RegistriesDir   string
-	PolicyPath      string
-	PauseImage      string
-	ProgressTimeout time.Duration
+	Driver          string        // "overlay", "vfs", or "" for overlay with a vfs fallback
+	RegistriesConf  string        // containers-registries.conf(5)
+	RegistriesDir   string        // containers-registries.d(5)
+	PolicyPath      string        // containers-policy.json(5)
+	PauseImage      string        // pinned: never reported as removable
+	ProgressTimeout time.Duration // 0: pulls never time out for lack of progress
 }
 
 // Service is the image store.
@@ -42,9 +35,13 @@ type Service struct {
 	store storage.Store
 	sys   *types.SystemContext
 
-	mu      sync.Mutex
-	pulls   map[string]*pull      // in-flight pulls by resolved name
-	configs map[string]*ImageInfo // decoded image configs by ID
+	mu        sync.Mutex
+	pulls     map[string]*pull      // in-flight pulls by name and credentials
+	running   int                   // pulls copying right now
+	gcPending bool                  // a pull failed: sweep its layers when none runs
+	configs   map[string]*ImageInfo // decoded image configs by ID
+	removeMu  sync.Mutex            // one removal at a time: concurrent ones see the first's result
+	volMu     sync.Mutex            // image volume mounts and their records
 }
 
 func init() {
@@ -54,45 +51,80 @@ func init() {
 	}
 }
 
-// New opens the store, falling back to vfs when overlay is unusable and the
-// driver was not fixed by the operator.
+// New opens the store and removes what an interrupted pull left behind.
 func New(opts Options) (*Service, error) {
+	st, err := openStore(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{opts: opts, store: st, sys: systemContext(opts), pulls: map[string]*pull{}, configs: map[string]*ImageInfo{}}
+	// Nothing pulls yet: whatever is in the temp dir is a dead pull's.
+	_ = os.RemoveAll(s.sys.BigFilesTemporaryDir)
+	if err := os.MkdirAll(s.sys.BigFilesTemporaryDir, 0o700); err != nil {
+		_, _ = st.Shutdown(false)
+		return nil, fmt.Errorf("create image temp dir: %w", err)
+	}
+	s.removeOrphanLayers()
+	s.reconcileVolumes()
+	return s, nil
+}
+
+// openStore uses overlay, falling back to vfs when overlay is unusable and
+// the driver was not fixed by the operator. A store that fell back once
+// keeps vfs, so its images stay visible.
+func openStore(opts Options) (storage.Store, error) {
 	driver := opts.Driver
 	if driver == "" {
 		driver = "overlay"
+		if exists(filepath.Join(opts.Root, "vfs-layers")) && !exists(filepath.Join(opts.Root, "overlay-layers")) {
+			driver = "vfs"
+		}
 	}
-	so := storage.StoreOptions{
-		RunRoot:         opts.RunRoot,
-		GraphRoot:       opts.Root,
-		GraphDriverName: driver,
-	}
+	so := storage.StoreOptions{RunRoot: opts.RunRoot, GraphRoot: opts.Root, GraphDriverName: driver}
 	st, err := storage.GetStore(so)
-	if err != nil && opts.Driver == "" {
-		slog.Warn("overlay storage unusable, falling back to vfs", "error", err)
+	if err != nil && opts.Driver == "" && driver != "vfs" {
+		slog.Warn("overlay storage unusable, falling back to vfs", "root", opts.Root, "error", err)
 		so.GraphDriverName = "vfs"
 		st, err = storage.GetStore(so)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open image store at %s (driver %s): %w", opts.Root, so.GraphDriverName, err)
 	}
+	slog.Info("image store open", "root", opts.Root, "driver", st.GraphDriverName())
+	return st, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func systemContext(opts Options) *types.SystemContext {
+	confDir := filepath.Dir(opts.RegistriesConf)
 	sys := &types.SystemContext{
 		SystemRegistriesConfPath:    opts.RegistriesConf,
-		SystemRegistriesConfDirPath: filepath.Join(filepath.Dir(opts.RegistriesConf), "registries.conf.d"),
+		SystemRegistriesConfDirPath: filepath.Join(confDir, "registries.conf.d"),
 		RegistriesDirPath:           opts.RegistriesDir,
 		SignaturePolicyPath:         opts.PolicyPath,
 		// Credentials come from the CRI request only, never from a user's
 		// files: point at a file that is never created.
-		AuthFilePath:                filepath.Join(opts.Root, "no-auth.json"),
+		AuthFilePath: filepath.Join(opts.Root, "no-auth.json"),
+		// Short-name aliases come from registries.conf; the alias cache
+		// that interactive tools write is the daemon's own.
+		UserShortNameAliasConfPath:  filepath.Join(opts.Root, "short-name-aliases.conf"),
 		DockerRegistryUserAgent:     "cradle",
-		ShortNameMode:               nil,
 		BigFilesTemporaryDir:        filepath.Join(opts.Root, "tmp"),
 		OSChoice:                    "linux",
 		DockerInsecureSkipTLSVerify: types.OptionalBoolUndefined,
 	}
-	if err := os.MkdirAll(sys.BigFilesTemporaryDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create image temp dir: %w", err)
+	// Per-registry TLS files (certs.d/HOST:PORT/ca.crt, client.cert,
+	// client.key) live beside registries.conf, as /etc/containers/certs.d
+	// does beside /etc/containers/registries.conf. For the system file keep
+	// the library's search path, which also has /etc/docker/certs.d.
+	if confDir != "/etc/containers" {
+		sys.DockerPerHostCertDirPath = filepath.Join(confDir, "certs.d")
 	}
-	return &Service{opts: opts, store: st, sys: sys, pulls: map[string]*pull{}, configs: map[string]*ImageInfo{}}, nil
+	return sys
 }
 
 // Store exposes the underlying storage for the runtime's root filesystems.
@@ -101,7 +133,7 @@ func (s *Service) Store() storage.Store { return s.store }
 // Driver is the graph driver in use.
 func (s *Service) Driver() string { return s.store.GraphDriverName() }
 
-// Shutdown unmounts what the store mounted.
+// Shutdown unmounts what the store mounted and no container uses.
 func (s *Service) Shutdown() {
 	if _, err := s.store.Shutdown(false); err != nil {
 		slog.Warn("image store shutdown", "error", err)
@@ -116,6 +148,8 @@ func (s *Service) policyContext() (*signature.PolicyContext, error) {
 	return signature.NewPolicyContext(policy)
 }
 
+// systemContext is the pull's context: the service's plus the request's
+// credentials.
 func (s *Service) systemContext(auth *Auth) *types.SystemContext {
 	sys := *s.sys
 	if auth != nil {

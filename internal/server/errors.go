@@ -32,7 +32,7 @@ func toStatus(err error, format string, a ...any) error {
 	msg := fmt.Sprintf(format, a...) + ": " + err.Error()
 	var fe *oci.FieldError
 	switch {
-	case errors.As(err, &fe), errors.Is(err, image.ErrInvalidReference),
+	case errors.As(err, &fe), errors.Is(err, image.ErrInvalidReference), errors.Is(err, image.ErrInvalidSubPath),
 		errors.Is(err, netns.ErrNotNamespaced), errors.Is(err, netns.ErrHostNamespace):
 		return status.Error(codes.InvalidArgument, msg)
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, image.ErrNotFound):
@@ -41,6 +41,12 @@ func toStatus(err error, format string, a ...any) error {
 		return status.Error(codes.InvalidArgument, msg)
 	case errors.Is(err, image.ErrInUse):
 		return status.Error(codes.FailedPrecondition, msg)
+	case errors.Is(err, image.ErrUnauthorized):
+		return status.Error(codes.Unauthenticated, msg)
+	case errors.Is(err, image.ErrDenied):
+		return status.Error(codes.PermissionDenied, msg)
+	case errors.Is(err, image.ErrUnreachable):
+		return status.Error(codes.Unavailable, msg)
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, msg)
 	case errors.Is(err, context.Canceled):

@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/image"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -71,7 +74,11 @@ func (s *Server) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest
 	if err != nil {
 		return nil, err
 	}
-	ii, err := s.images.Pull(ctx, ref, auth)
+	var pc image.PullContext
+	if md := req.GetSandboxConfig().GetMetadata(); md != nil {
+		pc.Pod = md.GetNamespace() + "/" + md.GetName()
+	}
+	ii, err := s.images.PullFor(ctx, ref, auth, pc)
 	if err != nil {
 		return nil, toStatus(err, "image.image %q", ref)
 	}
@@ -113,7 +120,13 @@ func (s *Server) ImageStatus(_ context.Context, req *runtimeapi.ImageStatusReque
 	}
 	resp := &runtimeapi.ImageStatusResponse{Image: criImage(ii)}
 	if req.GetVerbose() {
-		info, _ := json.Marshal(map[string]any{"imageSpec": map[string]any{"config": ii.Config}})
+		info, err := json.Marshal(map[string]any{
+			"imageSpec": ii.OCI, "storageID": ii.StorageID, "repoTags": ii.RepoTags,
+			"repoDigests": ii.RepoDigests, "pinned": ii.Pinned, "labels": ii.Config.Labels,
+		})
+		if err != nil {
+			return nil, toStatus(err, "encode verbose info of %q", ref)
+		}
 		resp.Info = map[string]string{"info": string(info)}
 	}
 	return resp, nil
@@ -131,17 +144,71 @@ func (s *Server) RemoveImage(_ context.Context, req *runtimeapi.RemoveImageReque
 	return &runtimeapi.RemoveImageResponse{}, nil
 }
 
-// ImageFsInfo reports the usage of the image store and of the writable layers.
+// ImageFsInfo reports the usage of the image layers and, apart, of the
+// containers' writable layers; both live in the store's graph root.
 func (s *Server) ImageFsInfo(context.Context, *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error) {
-	root := s.images.GraphRoot()
-	bytes, inodes, err := image.FsUsage(root)
+	imgs, ctrs, err := s.images.FsInfo()
 	if err != nil {
 		return nil, toStatus(err, "image filesystem usage")
 	}
 	now := time.Now().UnixNano()
-	usage := &runtimeapi.FilesystemUsage{
-		Timestamp: now, FsId: &runtimeapi.FilesystemIdentifier{Mountpoint: root},
-		UsedBytes: &runtimeapi.UInt64Value{Value: bytes}, InodesUsed: &runtimeapi.UInt64Value{Value: inodes},
+	usage := func(u image.Usage) *runtimeapi.FilesystemUsage {
+		return &runtimeapi.FilesystemUsage{
+			Timestamp: now, FsId: &runtimeapi.FilesystemIdentifier{Mountpoint: u.Mountpoint},
+			UsedBytes: &runtimeapi.UInt64Value{Value: u.Bytes}, InodesUsed: &runtimeapi.UInt64Value{Value: u.Inodes},
+		}
 	}
-	return &runtimeapi.ImageFsInfoResponse{ImageFilesystems: []*runtimeapi.FilesystemUsage{usage}, ContainerFilesystems: []*runtimeapi.FilesystemUsage{usage}}, nil
+	return &runtimeapi.ImageFsInfoResponse{
+		ImageFilesystems:     []*runtimeapi.FilesystemUsage{usage(imgs)},
+		ContainerFilesystems: []*runtimeapi.FilesystemUsage{usage(ctrs)},
+	}, nil
+}
+
+// mountImageVolumes mounts the image volumes (Mount.image, KEP-4639) of
+// container id, whose root filesystem must exist already (CreateRootfs).
+// It returns each one by its index in cfg.Mounts: bind-mount Path
+// read-only at the mount's container_path. On error nothing of it stays
+// mounted; once it succeeded, RemoveRootfs (or UnmountVolumes) releases
+// the volumes, also after a restart.
+func (s *Server) mountImageVolumes(id string, cfg *runtimeapi.ContainerConfig) (map[int]*image.ImageVolume, error) {
+	vols := map[int]*image.ImageVolume{}
+	for i, m := range cfg.GetMounts() {
+		ref := m.GetImage().GetImage()
+		if ref == "" {
+			continue
+		}
+		field := "config.mounts[" + strconv.Itoa(i) + "]"
+		v, err := s.mountImageVolume(id, field, m)
+		if err != nil {
+			_ = s.images.UnmountVolumes(id)
+			return nil, err
+		}
+		vols[i] = v
+	}
+	return vols, nil
+}
+
+func (s *Server) mountImageVolume(id, field string, m *runtimeapi.Mount) (*image.ImageVolume, error) {
+	if !m.GetReadonly() {
+		return nil, invalid(field+".readonly", "must be true: image volumes are read-only")
+	}
+	v, err := s.images.MountVolume(id, m.GetImage().GetImage(), m.GetImageSubPath())
+	if errors.Is(err, image.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "%s.image.image: image %q is not pulled", field, m.GetImage().GetImage())
+	}
+	if err != nil {
+		return nil, toStatus(err, "%s", field)
+	}
+	return v, nil
+}
+
+// imageVolumeStatus is how ContainerStatus reports an image volume: the
+// image as asked for, and image_ref, the ID of the image mounted.
+func imageVolumeStatus(m *runtimeapi.Mount, imageRef string) *runtimeapi.Mount {
+	return &runtimeapi.Mount{
+		ContainerPath: m.GetContainerPath(), Readonly: true, ImageSubPath: m.GetImageSubPath(),
+		Image: &runtimeapi.ImageSpec{
+			Image: m.GetImage().GetImage(), UserSpecifiedImage: m.GetImage().GetUserSpecifiedImage(), ImageRef: imageRef,
+		},
+	}
 }
