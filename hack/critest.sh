@@ -62,6 +62,7 @@ skip_regex() {
 }
 
 write_config() {
+	RUNC=$("$REPO/hack/install-runc.sh")
 	mkdir -p "$STATE/net.d" "$RUNROOT"
 	cat >"$STATE/net.d/10-critest.conflist" <<EOF
 {
@@ -85,6 +86,12 @@ log_level = "debug"
 
 [runtime]
 cgroup_parent = "$CGROUP"
+
+# runc 1.4.1 (hack/install-runc.sh): recursive read-only and idmapped
+# mounts, which Debian's 1.1.5 lacks.
+[runtime.handlers.runc]
+type = "oci"
+path = "$RUNC"
 
 [network]
 cni_conf_dir = "$STATE/net.d"

@@ -25,6 +25,9 @@ type Record struct {
 	// CgroupsPath is the runtime's cgroup, removed by the daemon when the
 	// runtime lost track of it (after a reboot).
 	CgroupsPath string `json:"cgroupsPath,omitempty"`
+	// User is the identity the process runs with, as resolved against the
+	// image: ContainerStatus reports it.
+	User *User `json:"user,omitempty"`
 
 	State      runtimeapi.ContainerState `json:"state"`
 	CreatedAt  int64                     `json:"createdAt"`
@@ -93,4 +96,11 @@ func (c *Container) Exited() <-chan struct{} {
 // Name is the reserved name of a container, as the kubelet builds it.
 func Name(c *runtimeapi.ContainerMetadata, sb *runtimeapi.PodSandboxMetadata) string {
 	return "k8s_" + c.GetName() + "_" + sb.GetName() + "_" + sb.GetNamespace() + "_" + sb.GetUid() + "_" + strconv.FormatUint(uint64(c.GetAttempt()), 10)
+}
+
+// User is a resolved process identity.
+type User struct {
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups,omitempty"`
 }

@@ -82,6 +82,9 @@ type ContainerInput struct {
 	// each gets a subdirectory, created by PrepareHost. "" leaves the
 	// image's VOLUMEs as plain directories of the rootfs.
 	VolumeDir string
+	// ImageVolumes are the host paths of the config's image mounts, by
+	// mount index, as the image service mounted them read-only.
+	ImageVolumes map[int]string
 }
 
 // ContainerSpec turns a CRI ContainerConfig into an OCI runtime spec.

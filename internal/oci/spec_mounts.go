@@ -23,7 +23,14 @@ func setMounts(g *generate.Generator, in *ContainerInput) error {
 	var ms []specs.Mount
 	taken := map[string]bool{}
 	for i, m := range in.Config.GetMounts() {
-		sm, err := configMount("mounts["+strconv.Itoa(i)+"]", m)
+		field := "mounts[" + strconv.Itoa(i) + "]"
+		var sm specs.Mount
+		var err error
+		if m.GetImage().GetImage() != "" {
+			sm, err = imageVolumeMount(field, m, in.ImageVolumes[i])
+		} else {
+			sm, err = configMount(field, m)
+		}
 		if err != nil {
 			return err
 		}
@@ -88,6 +95,22 @@ func depth(p string) int {
 	return strings.Count(p, "/")
 }
 
+// imageVolumeMount binds an image mounted read-only by the image service
+// (KEP-4639) at the container path.
+func imageVolumeMount(field string, m *runtimeapi.Mount, hostPath string) (specs.Mount, error) {
+	dst := m.GetContainerPath()
+	switch {
+	case dst == "":
+		return specs.Mount{}, fieldErr(field+".container_path", "is empty")
+	case !filepath.IsAbs(dst):
+		return specs.Mount{}, fieldErr(field+".container_path", "%q is not absolute", dst)
+	case hostPath == "":
+		return specs.Mount{}, fieldErr(field+".image", "image %q is not mounted", m.GetImage().GetImage())
+	}
+	return specs.Mount{Destination: filepath.Clean(dst), Type: "bind", Source: hostPath,
+		Options: []string{"rbind", "rprivate", "ro", "nosuid", "nodev"}}, nil
+}
+
 // configMount checks one CRI mount and turns it into a bind mount.
 func configMount(field string, m *runtimeapi.Mount) (specs.Mount, error) {
 	var none specs.Mount
@@ -99,8 +122,6 @@ func configMount(field string, m *runtimeapi.Mount) (specs.Mount, error) {
 		return none, fieldErr(field+".container_path", "%q is not absolute", dst)
 	case filepath.Clean(dst) == "/":
 		return none, fieldErr(field+".container_path", "cannot mount over the root file system")
-	case m.GetImage().GetImage() != "":
-		return none, fieldErr(field+".image", "image volumes are not supported")
 	case m.GetHostPath() == "":
 		return none, fieldErr(field+".host_path", "is empty")
 	}

@@ -80,6 +80,14 @@ func TestMounts(t *testing.T) {
 			),
 		},
 		{
+			name: "an image volume is bound read-only from where the image service mounted it",
+			in: func(in *ContainerInput) {
+				mounts(&runtimeapi.Mount{ContainerPath: "/img", Image: &runtimeapi.ImageSpec{Image: "busybox"}})(in)
+				in.ImageVolumes = map[int]string{0: private}
+			},
+			want: addMounts(bindMount("/img", private, "rbind", "rprivate", "ro", "nosuid", "nodev")),
+		},
+		{
 			name: "propagation: rslave on a slave or shared mount, rshared on a shared one",
 			host: host,
 			in: mounts(
@@ -244,9 +252,9 @@ func TestMounts(t *testing.T) {
 			field: "mounts[0].host_path", msg: "no such file or directory",
 		},
 		{
-			name:  "image mount",
+			name:  "image mount the image service did not mount",
 			in:    mounts(&runtimeapi.Mount{ContainerPath: "/x", Image: &runtimeapi.ImageSpec{Image: "busybox"}}),
-			field: "mounts[0].image", msg: "not supported",
+			field: "mounts[0].image", msg: "is not mounted",
 		},
 		{
 			name: "bidirectional on a private mount", host: host,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,6 +32,10 @@ func validateContainerConfig(c *runtimeapi.ContainerConfig) error {
 		return invalid("config.metadata.name", "is empty")
 	case c.GetImage() == nil || c.GetImage().GetImage() == "":
 		return invalid("config.image.image", "is empty")
+	}
+	sc := c.GetLinux().GetSecurityContext()
+	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
+		return invalid("linux.security_context.run_as_group", "needs run_as_user or run_as_username")
 	}
 	return nil
 }
@@ -117,6 +122,19 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	}
 	cleanups = append(cleanups, func() { _ = s.images.RemoveRootfs(rec.ID) })
 	rec.Rootfs = rootfs
+	// Image volumes are released with the writable layer (RemoveRootfs).
+	vols, err := s.mountImageVolumes(rec.ID, rec.Config)
+	if err != nil {
+		return nil, err
+	}
+	imageVolumes := map[int]string{}
+	if len(vols) > 0 {
+		rec.Config = proto.Clone(rec.Config).(*runtimeapi.ContainerConfig)
+		for i, v := range vols {
+			rec.Config.Mounts[i].Image.ImageRef = v.ImageID
+			imageVolumes[i] = v.Path
+		}
+	}
 
 	if sr.UserNS != "" {
 		if rootfs, err = oci.BindRootfs(rootfs, rec.Bundle); err != nil {
@@ -127,6 +145,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	if err != nil {
 		return nil, err
 	}
+	in.ImageVolumes = imageVolumes
 	spec, err := oci.ContainerSpec(in)
 	if err != nil {
 		return nil, toStatus(err, "container config")
@@ -139,6 +158,9 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 		oci.MarkSandbox(spec)
 	}
 	joinUserNS(spec, sr)
+	if p := spec.Process; p != nil {
+		rec.User = &container.User{UID: p.User.UID, GID: p.User.GID, Groups: p.User.AdditionalGids}
+	}
 	if spec.Linux != nil {
 		rec.CgroupsPath = spec.Linux.CgroupsPath
 	}

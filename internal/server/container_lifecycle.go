@@ -83,9 +83,16 @@ func (s *Server) startContainer(ctx context.Context, c *container.Container) err
 
 // StopContainer sends the stop signal, then SIGKILL after the timeout.
 func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
-	c, err := s.getContainer(req.GetContainerId())
+	if req.GetContainerId() == "" {
+		return nil, invalid("container_id", "is empty")
+	}
+	c, err := s.containers.Get(req.GetContainerId())
+	if errors.Is(err, store.ErrNotFound) {
+		// Stopping what is gone is done, as with pods; the kubelet retries.
+		return &runtimeapi.StopContainerResponse{}, nil
+	}
 	if err != nil {
-		return nil, err
+		return nil, toStatus(err, "container_id")
 	}
 	if err := s.stopContainer(context.WithoutCancel(ctx), c, req.GetTimeout()); err != nil {
 		return nil, toStatus(err, "stop container %s", c.Get().ID)

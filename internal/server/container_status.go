@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/cradle-runtime/cradle/internal/container"
@@ -20,10 +21,14 @@ func containerStatus(r container.Record) *runtimeapi.ContainerStatus {
 		Mounts: cfg.GetMounts(), LogPath: r.LogPath,
 		Resources: &runtimeapi.ContainerResources{Linux: cfg.GetLinux().GetResources()},
 	}
-	sc := cfg.GetLinux().GetSecurityContext()
-	if sc.GetRunAsUser() != nil || sc.GetRunAsGroup() != nil {
+	if u := r.User; u != nil {
+		groups := make([]int64, 0, len(u.Groups))
+		for _, g := range u.Groups {
+			groups = append(groups, int64(g))
+		}
+		slices.Sort(groups)
 		st.User = &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{
-			Uid: sc.GetRunAsUser().GetValue(), Gid: sc.GetRunAsGroup().GetValue(), SupplementalGroups: sc.GetSupplementalGroups(),
+			Uid: int64(u.UID), Gid: int64(u.GID), SupplementalGroups: slices.Compact(groups),
 		}}
 	}
 	return st

@@ -212,7 +212,17 @@ func hostname(cfg *runtimeapi.PodSandboxConfig) string {
 	if cfg.GetHostname() != "" {
 		return cfg.GetHostname()
 	}
-	return cfg.GetMetadata().GetName()
+	return truncateHostname(cfg.GetMetadata().GetName())
+}
+
+// truncateHostname shortens a pod name to a valid hostname (at most 63
+// bytes, not ending in '-' or '.'), as the kubelet does for pod hostnames.
+func truncateHostname(name string) string {
+	const max = 63
+	if len(name) <= max {
+		return name
+	}
+	return strings.TrimRight(name[:max], "-.")
 }
 
 func (s *Server) pinNamespaces(sb *sandbox.Sandbox) error {
