@@ -13,7 +13,6 @@ import (
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/oci"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
-	"github.com/cradle-runtime/cradle/internal/store"
 	"github.com/moby/sys/signal"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -83,16 +82,10 @@ func (s *Server) startContainer(ctx context.Context, c *container.Container) err
 
 // StopContainer sends the stop signal, then SIGKILL after the timeout.
 func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
-	if req.GetContainerId() == "" {
-		return nil, invalid("container_id", "is empty")
-	}
-	c, err := s.containers.Get(req.GetContainerId())
-	if errors.Is(err, store.ErrNotFound) {
-		// Stopping what is gone is done, as with pods; the kubelet retries.
-		return &runtimeapi.StopContainerResponse{}, nil
-	}
-	if err != nil {
-		return nil, toStatus(err, "container_id")
+	// Stopping what is gone is done, as with pods; the kubelet retries.
+	c, ok, err := lookupForTeardown(s.containers, req.GetContainerId(), "container_id")
+	if !ok {
+		return &runtimeapi.StopContainerResponse{}, err
 	}
 	if err := s.stopContainer(context.WithoutCancel(ctx), c, req.GetTimeout()); err != nil {
 		return nil, toStatus(err, "stop container %s", c.Get().ID)
@@ -267,15 +260,9 @@ func (s *Server) reconcile(c *container.Container) {
 // RemoveContainer kills the container if needed and removes it. An unknown
 // ID is success.
 func (s *Server) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
-	if req.GetContainerId() == "" {
-		return nil, invalid("container_id", "is empty")
-	}
-	c, err := s.containers.Get(req.GetContainerId())
-	if errors.Is(err, store.ErrNotFound) {
-		return &runtimeapi.RemoveContainerResponse{}, nil
-	}
-	if err != nil {
-		return nil, toStatus(err, "container_id")
+	c, ok, err := lookupForTeardown(s.containers, req.GetContainerId(), "container_id")
+	if !ok {
+		return &runtimeapi.RemoveContainerResponse{}, err
 	}
 	if err := s.removeContainer(context.WithoutCancel(ctx), c); err != nil {
 		return nil, toStatus(err, "remove container %s", c.Get().ID)

@@ -77,3 +77,20 @@ func logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.U
 	}
 	return resp, err
 }
+
+// lookupForTeardown finds an object for Stop or Remove. ok is false when
+// there is nothing to do: an unknown ID is success by the CRI contract, and
+// err is set only for bad input (an empty or ambiguous ID).
+func lookupForTeardown[T any](idx *store.Index[T], id, field string) (v T, ok bool, err error) {
+	if id == "" {
+		return v, false, invalid(field, "is empty")
+	}
+	v, err = idx.Get(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return v, false, nil
+	}
+	if err != nil {
+		return v, false, toStatus(err, "%s", field)
+	}
+	return v, true, nil
+}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
-	"github.com/cradle-runtime/cradle/internal/store"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -18,15 +17,9 @@ import (
 // releases its namespaces. It is idempotent, and an unknown ID is success,
 // as the CRI requires.
 func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
-	if req.GetPodSandboxId() == "" {
-		return nil, invalid("pod_sandbox_id", "is empty")
-	}
-	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
-	if errors.Is(err, store.ErrNotFound) {
-		return &runtimeapi.StopPodSandboxResponse{}, nil
-	}
-	if err != nil {
-		return nil, toStatus(err, "find sandbox")
+	sb, ok, err := lookupForTeardown(s.sandboxes, req.GetPodSandboxId(), "pod_sandbox_id")
+	if !ok {
+		return &runtimeapi.StopPodSandboxResponse{}, err
 	}
 	sb.Op.Lock()
 	defer sb.Op.Unlock()
@@ -39,15 +32,9 @@ func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSand
 // RemovePodSandbox forces the stop, then removes the containers, the files
 // and the record. Idempotent; an unknown ID is success.
 func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
-	if req.GetPodSandboxId() == "" {
-		return nil, invalid("pod_sandbox_id", "is empty")
-	}
-	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
-	if errors.Is(err, store.ErrNotFound) {
-		return &runtimeapi.RemovePodSandboxResponse{}, nil
-	}
-	if err != nil {
-		return nil, toStatus(err, "find sandbox")
+	sb, ok, err := lookupForTeardown(s.sandboxes, req.GetPodSandboxId(), "pod_sandbox_id")
+	if !ok {
+		return &runtimeapi.RemovePodSandboxResponse{}, err
 	}
 	sb.Op.Lock()
 	defer sb.Op.Unlock()
