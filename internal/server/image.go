@@ -78,7 +78,9 @@ func (s *Server) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest
 	if md := req.GetSandboxConfig().GetMetadata(); md != nil {
 		pc.Pod = md.GetNamespace() + "/" + md.GetName()
 	}
+	failpoint("pull:before")
 	ii, err := s.images.PullFor(ctx, ref, auth, pc)
+	failpoint("pull:after")
 	if err != nil {
 		return nil, toStatus(err, "image.image %q", ref)
 	}
