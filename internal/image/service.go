@@ -4,6 +4,7 @@
 package image
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -42,6 +43,8 @@ type Service struct {
 	configs   map[string]*ImageInfo // decoded image configs by ID
 	removeMu  sync.Mutex            // one removal at a time: concurrent ones see the first's result
 	volMu     sync.Mutex            // image volume mounts and their records
+
+	warnNoPolicy sync.Once
 }
 
 func init() {
@@ -141,6 +144,15 @@ func (s *Service) Shutdown() {
 }
 
 func (s *Service) policyContext() (*signature.PolicyContext, error) {
+	if _, err := os.Stat(s.opts.PolicyPath); errors.Is(err, os.ErrNotExist) {
+		// No policy.json on this host (containers-common is not installed):
+		// use the one containers-common ships, which accepts any image, so
+		// that cradle works with its embedded defaults.
+		s.warnNoPolicy.Do(func() {
+			slog.Warn("signature policy file missing; accepting any image", "path", s.opts.PolicyPath)
+		})
+		return signature.NewPolicyContext(&signature.Policy{Default: signature.PolicyRequirements{signature.NewPRInsecureAcceptAnything()}})
+	}
 	policy, err := signature.DefaultPolicy(s.sys)
 	if err != nil {
 		return nil, fmt.Errorf("load signature policy %s: %w", s.opts.PolicyPath, err)
