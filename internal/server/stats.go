@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
@@ -111,7 +112,7 @@ func (s *Server) podMetrics() []*runtimeapi.PodSandboxMetrics {
 	for _, sr := range s.readyPods(nil) {
 		meta := sr.Config.GetMetadata()
 		pod := stats.Labels{ID: sr.ID, Name: sr.Name, Namespace: meta.GetNamespace(), Pod: meta.GetName()}
-		pm := &runtimeapi.PodSandboxMetrics{PodSandboxId: sr.ID, Metrics: stats.Metrics(pod, s.podSample(sr))}
+		pm := &runtimeapi.PodSandboxMetrics{PodSandboxId: sr.ID, Metrics: stats.Metrics(pod, unixTime(sr.CreatedAt), s.podSample(sr))}
 		for _, c := range s.containersOf(sr.ID, false) {
 			r := c.Get()
 			if r.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
@@ -120,12 +121,20 @@ func (s *Server) podMetrics() []*runtimeapi.PodSandboxMetrics {
 			l := pod
 			l.Container, l.ID, l.Image, l.Name = r.Config.GetMetadata().GetName(), r.ID, r.ImageName, r.Name
 			pm.ContainerMetrics = append(pm.ContainerMetrics, &runtimeapi.ContainerMetrics{
-				ContainerId: r.ID, Metrics: stats.Metrics(l, s.containerSample(r)),
+				ContainerId: r.ID, Metrics: stats.Metrics(l, unixTime(r.StartedAt), s.containerSample(r)),
 			})
 		}
 		out = append(out, pm)
 	}
 	return out
+}
+
+// unixTime converts a record's nanosecond timestamp; 0 is unknown.
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // The streaming variants send everything in one message: the lists are

@@ -172,12 +172,14 @@ func (s *Server) layerDir(r container.Record) (string, error) {
 	return r.Rootfs, nil
 }
 
-// collectContainer reads a container's cgroup and writable layer and
-// caches the sample. An exited container has no cgroup left to read.
+// collectContainer reads a container's cgroup, writable layer and the
+// limits of its init process, and caches the sample. An exited container
+// has no cgroup or process left to read.
 func (s *Server) collectContainer(r container.Record) *stats.Sample {
 	p := s.containerPaths(r)
 	smp := &stats.Sample{Time: time.Now()}
-	if p.cgroup != "" && r.State != runtimeapi.ContainerState_CONTAINER_EXITED {
+	live := r.State != runtimeapi.ContainerState_CONTAINER_EXITED
+	if p.cgroup != "" && live {
 		cg, err := stats.ReadCgroup(p.cgroup)
 		if err != nil {
 			slog.Debug("read container cgroup", "container", r.ID, "error", err)
@@ -190,7 +192,19 @@ func (s *Server) collectContainer(r container.Record) *stats.Sample {
 			slog.Debug("writable layer usage", "container", r.ID, "error", err)
 		} else {
 			smp.Layer = &stats.Layer{Bytes: bytes, Inodes: inodes, Mountpoint: s.images.GraphRoot()}
+			if smp.Layer.FS, err = stats.ReadFsInfo(p.layerDir); err != nil {
+				slog.Debug("writable layer filesystem", "container", r.ID, "error", err)
+			}
 		}
+	}
+	// The limits of the init process (runc's init until started, which has
+	// set them already); once exited, the pid may be another process's.
+	if r.Pid > 0 && live {
+		ul, err := stats.ReadUlimits(r.Pid)
+		if err != nil {
+			slog.Debug("read container ulimits", "container", r.ID, "error", err)
+		}
+		smp.Ulimits = ul
 	}
 	return s.stats.samples.Put(ctrKey(r.ID), smp)
 }
@@ -244,17 +258,39 @@ func (s *Server) podCgroup(sr sandbox.Record) string {
 }
 
 // containerSample serves from the cache; the first request for a
-// container collects synchronously so that it never gets empty stats.
+// container collects synchronously so that it never gets empty stats, and
+// so does one for a container that started after its sample was taken:
+// that sample saw no processes of its own.
 func (s *Server) containerSample(r container.Record) *stats.Sample {
-	if smp := s.stats.samples.Get(ctrKey(r.ID)); smp != nil {
+	if smp := s.stats.samples.Get(ctrKey(r.ID)); smp != nil && !predates(smp, r) {
 		return smp
 	}
 	return s.collectContainer(r)
 }
 
+// predates reports whether a running container started after smp was
+// taken, or its cgroup could not be read then and a retry is due.
+func predates(smp *stats.Sample, r container.Record) bool {
+	if r.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		return false
+	}
+	return smp.Time.UnixNano() < r.StartedAt || (smp.Cgroup == nil && time.Since(smp.Time) >= minSampleAge)
+}
+
+// podSample serves from the cache like containerSample; a pod's sample is
+// taken again when one of its containers started after it.
 func (s *Server) podSample(sr sandbox.Record) *stats.Sample {
 	if smp := s.stats.samples.Get(podKey(sr.ID)); smp != nil {
-		return smp
+		stale := false
+		for _, c := range s.containersOf(sr.ID, true) {
+			if r := c.Get(); r.State == runtimeapi.ContainerState_CONTAINER_RUNNING && smp.Time.UnixNano() < r.StartedAt {
+				stale = true
+				break
+			}
+		}
+		if !stale {
+			return smp
+		}
 	}
 	return s.collectPod(sr)
 }

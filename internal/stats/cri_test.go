@@ -59,7 +59,7 @@ func TestMetrics(t *testing.T) {
 		Network: []Interface{{Name: "eth0", RxBytes: 99}},
 	}
 	got := map[string]uint64{}
-	for _, m := range Metrics(Labels{Container: "c", ID: "id", Pod: "p"}, s) {
+	for _, m := range Metrics(Labels{Container: "c", ID: "id", Pod: "p"}, time.Time{}, s) {
 		n, ok := descs[m.GetName()]
 		if !ok {
 			t.Errorf("metric %s has no descriptor", m.GetName())
@@ -80,7 +80,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %d, want %d", name, got[name], want)
 		}
 	}
-	if Metrics(Labels{}, nil) != nil {
+	if Metrics(Labels{}, time.Time{}, nil) != nil {
 		t.Error("no sample, no metrics")
 	}
 }

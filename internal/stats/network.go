@@ -39,8 +39,8 @@ func ReadNetNS(path string) ([]Interface, error) {
 		}
 		i := Interface{Name: a.Name}
 		if st := a.Statistics; st != nil {
-			i.RxBytes, i.RxErrors, i.RxPackets = st.RxBytes, st.RxErrors, st.RxPackets
-			i.TxBytes, i.TxErrors, i.TxPackets = st.TxBytes, st.TxErrors, st.TxPackets
+			i.RxBytes, i.RxErrors, i.RxPackets, i.RxDropped = st.RxBytes, st.RxErrors, st.RxPackets, st.RxDropped
+			i.TxBytes, i.TxErrors, i.TxPackets, i.TxDropped = st.TxBytes, st.TxErrors, st.TxPackets, st.TxDropped
 		}
 		out = append(out, i)
 	}

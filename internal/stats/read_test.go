@@ -92,7 +92,7 @@ func TestReadCgroup(t *testing.T) {
 			t.Fatal(err)
 		}
 		seen := map[string]bool{}
-		for _, sub := range []string{"memory", "cpu", "cpuacct", "pids"} {
+		for _, sub := range []string{"memory", "cpu", "cpuacct", "pids", "blkio"} {
 			if mnt, ok := mounts[sub]; ok && !seen[mnt] {
 				seen[mnt] = true
 				dirs = append(dirs, filepath.Join(mnt, path))
@@ -103,6 +103,21 @@ func TestReadCgroup(t *testing.T) {
 	cg := waitProcs(t, func() (*Cgroup, error) { return ReadCgroup(path) })
 	if cg.Processes < 3 || cg.Memory.Usage == 0 || cg.CPU == 0 || cg.Memory.WorkingSet == 0 {
 		t.Errorf("reading = %+v", cg)
+	}
+	// The shell and two sleeps: a thread each, stdin and the standard
+	// descriptors open.
+	if p := cg.Procs; p == nil || p.Threads < 3 || p.FileDescriptors < 3 {
+		t.Errorf("processes = %+v", cg.Procs)
+	}
+	if sp := cg.Spec; sp == nil || sp.CPUShares == 0 || sp.CPUPeriod == 0 || sp.CPUQuota != 0 {
+		t.Errorf("spec of an unconfigured cgroup = %+v", cg.Spec)
+	}
+	m := cg.Memory
+	if !m.HasOOMKills || m.OOMKills != 0 || m.LocalPageFaults == 0 || (m.HasMaxUsage && m.MaxUsage < m.Usage) {
+		t.Errorf("memory = %+v", m)
+	}
+	if !cg.HasPidsLimit || cg.PidsLimit != 0 {
+		t.Errorf("pids limit = %d, %v; want unlimited", cg.PidsLimit, cg.HasPidsLimit)
 	}
 	if _, err := ReadCgroup(path + "-missing"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing cgroup: %v, want ErrNotExist", err)

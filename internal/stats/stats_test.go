@@ -58,11 +58,17 @@ func TestMemoryFromV1(t *testing.T) {
 		SwapUsage: cgroups.MemoryData{Usage: 1200, Limit: 9223372036854771712},
 		Stats: map[string]uint64{
 			"rss": 1, "total_rss": 400, "total_cache": 500, "total_inactive_file": 300, "inactive_file": 1,
-			"total_pgfault": 50, "total_pgmajfault": 5,
+			"total_pgfault": 50, "total_pgmajfault": 5, "pgfault": 20, "pgmajfault": 2,
+			"mapped_file": 3, "total_mapped_file": 30,
 		},
 	}
+	ms.Usage.MaxUsage, ms.Usage.Failcnt, ms.KernelUsage.Usage = 1500, 4, 77
 	m := memoryFrom(ms, false)
-	want := Memory{Usage: 1000, WorkingSet: 700, RSS: 400, Cache: 500, PageFaults: 50, MajorPageFaults: 5, SwapUsage: 200}
+	want := Memory{
+		Usage: 1000, WorkingSet: 700, RSS: 400, Cache: 500, MappedFile: 30, PageFaults: 50, MajorPageFaults: 5,
+		LocalPageFaults: 20, LocalMajorPageFaults: 2, SwapUsage: 200,
+		MaxUsage: 1500, HasMaxUsage: true, Failcnt: 4, Kernel: 77, HasKernel: true,
+	}
 	if m != want {
 		t.Errorf("v1 memory = %+v, want %+v", m, want)
 	}
@@ -80,12 +86,29 @@ func TestMemoryFromV2(t *testing.T) {
 	ms := cgroups.MemoryStats{
 		Usage:         cgroups.MemoryData{Usage: 1000, Limit: math.MaxUint64},
 		SwapOnlyUsage: cgroups.MemoryData{Usage: 10, Limit: 50},
-		Stats:         map[string]uint64{"anon": 400, "file": 500, "inactive_file": 1200, "pgfault": 9, "pgmajfault": 1},
+		Stats: map[string]uint64{
+			"anon": 400, "file": 500, "inactive_file": 1200, "pgfault": 9, "pgmajfault": 1,
+			"file_mapped": 6, "kernel": 70, "kernel_stack": 1,
+		},
 	}
+	ms.Usage.MaxUsage = 1800
 	m := memoryFrom(ms, true)
-	want := Memory{Usage: 1000, WorkingSet: 0, RSS: 400, Cache: 500, PageFaults: 9, MajorPageFaults: 1, SwapUsage: 10, SwapLimit: 50}
+	want := Memory{
+		Usage: 1000, WorkingSet: 0, RSS: 400, Cache: 500, MappedFile: 6, PageFaults: 9, MajorPageFaults: 1,
+		LocalPageFaults: 9, LocalMajorPageFaults: 1, SwapUsage: 10, SwapLimit: 50,
+		MaxUsage: 1800, Kernel: 70, HasKernel: true, // readV2 sets HasMaxUsage from memory.peak
+	}
 	if m != want {
 		t.Errorf("v2 memory = %+v, want %+v", m, want)
+	}
+	// Before Linux 5.18 memory.stat has no "kernel" entry, only its parts.
+	delete(ms.Stats, "kernel")
+	ms.Stats["slab"], ms.Stats["pagetables"], ms.Stats["sock"], ms.Stats["percpu"] = 10, 20, 30, 40
+	if m := memoryFrom(ms, true); m.Kernel != 101 || !m.HasKernel {
+		t.Errorf("v2 kernel from parts = %d, %v", m.Kernel, m.HasKernel)
+	}
+	if k, ok := v2Kernel(map[string]uint64{"anon": 1}); ok || k != 0 {
+		t.Errorf("v2 kernel without any part = %d, %v", k, ok)
 	}
 }
 

@@ -469,3 +469,16 @@ func TestImagePullProgressTimeout(t *testing.T) {
 		t.Fatalf("the stalled pull left layers %v", l)
 	}
 }
+
+// Without a policy.json (a host without containers-common), cradle's
+// embedded default accepts images, so pulls work out of the box.
+func TestPullWithoutPolicyFile(t *testing.T) {
+	d := newDaemon(t, withImageKey("signature_policy", fmt.Sprintf("%q", filepath.Join(t.TempDir(), "missing-policy.json"))))
+	if ref := d.pull(t, busybox); !strings.HasPrefix(ref, "sha256:") {
+		t.Errorf("pull returned %q", ref)
+	}
+	b, _ := os.ReadFile(d.logPath)
+	if !strings.Contains(string(b), "signature policy file missing") {
+		t.Error("the fallback was not logged")
+	}
+}

@@ -193,13 +193,20 @@ func TestStatsContainersAndPods(t *testing.T) {
 	}
 }
 
-// The cadvisor-style metrics the kubelet takes from the runtime.
+// The cadvisor-style metrics the kubelet takes from the runtime, for a
+// container with CPU and memory limits like critest's.
 func TestPodMetrics(t *testing.T) {
 	d := newDaemon(t)
 	d.pull(t, busybox)
 	podCfg := d.podConfig(t, "metrics")
 	pod := d.runPod(t, podCfg)
-	ctr := d.startContainer(t, pod, podCfg, containerConfig("app", "sh", "-c", "sleep 1000 & echo ready; exec sleep 1000"))
+	appCfg := containerConfig("app", "sh", "-c", "sleep 1000 & echo ready; exec sleep 1000")
+	appCfg.Linux.Resources = &runtimeapi.LinuxContainerResources{
+		CpuPeriod: 100000, CpuQuota: 20000, CpuShares: 512,
+		MemoryLimitInBytes: 64 << 20, MemorySwapLimitInBytes: 64 << 20,
+	}
+	before := time.Now()
+	ctr := d.startContainer(t, pod, podCfg, appCfg)
 	// Both processes exist before the first (synchronous) sample.
 	logOf(t, filepath.Join(podCfg.LogDirectory, "app.log"), "ready")
 
@@ -209,15 +216,10 @@ func TestPodMetrics(t *testing.T) {
 	}
 	keys := map[string][]string{}
 	for _, desc := range dresp.GetDescriptors() {
-		keys[desc.GetName()] = desc.GetLabelKeys()
-	}
-	for _, name := range []string{"container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
-		"container_memory_usage_bytes", "container_memory_rss", "container_spec_memory_limit_bytes",
-		"container_network_receive_bytes_total", "container_network_transmit_bytes_total",
-		"container_processes", "container_fs_usage_bytes"} {
-		if keys[name] == nil {
-			t.Errorf("no descriptor for %s", name)
+		if desc.GetHelp() == "" || len(desc.GetLabelKeys()) == 0 {
+			t.Errorf("descriptor %v lacks help or label keys", desc)
 		}
+		keys[desc.GetName()] = desc.GetLabelKeys()
 	}
 
 	resp, err := d.rt.ListPodSandboxMetrics(ctx(t), &runtimeapi.ListPodSandboxMetricsRequest{})
@@ -228,29 +230,60 @@ func TestPodMetrics(t *testing.T) {
 		t.Fatalf("pod metrics: %v", resp.GetPodMetrics())
 	}
 	pm := resp.GetPodMetrics()[0]
-	byName := func(ms []*runtimeapi.Metric) map[string]*runtimeapi.Metric {
-		out := map[string]*runtimeapi.Metric{}
+	// name -> label key=value of the series -> metric
+	type series map[string]*runtimeapi.Metric
+	byName := func(ms []*runtimeapi.Metric) map[string]series {
+		out := map[string]series{}
 		for _, m := range ms {
-			if len(m.GetLabelValues()) != len(keys[m.GetName()]) {
-				t.Errorf("%s: label values %v for keys %v", m.GetName(), m.GetLabelValues(), keys[m.GetName()])
+			k := keys[m.GetName()]
+			if len(m.GetLabelValues()) != len(k) {
+				t.Errorf("%s: label values %v for keys %v", m.GetName(), m.GetLabelValues(), k)
+				continue
 			}
-			out[m.GetName()] = m
+			var extra []string
+			for i, key := range k {
+				switch key {
+				case "container", "id", "image", "name", "namespace", "pod":
+				default:
+					extra = append(extra, key+"="+m.GetLabelValues()[i])
+				}
+			}
+			if out[m.GetName()] == nil {
+				out[m.GetName()] = series{}
+			}
+			out[m.GetName()][strings.Join(extra, ",")] = m
 		}
 		return out
 	}
+	value := func(ms map[string]series, name, labels string) (uint64, bool) {
+		m := ms[name][labels]
+		return m.GetValue().GetValue(), m != nil
+	}
 	podM := byName(pm.GetMetrics())
-	if rx := podM["container_network_receive_bytes_total"]; rx == nil || !contains(rx.GetLabelValues(), "eth0") {
-		t.Errorf("pod network metric: %v", rx)
+	if rx := podM["container_network_receive_bytes_total"]["interface=eth0"]; rx == nil || !contains(rx.GetLabelValues(), "eth0") {
+		t.Errorf("pod network metric: %v", podM["container_network_receive_bytes_total"])
+	}
+	for _, name := range []string{"container_network_receive_packets_dropped_total", "container_network_transmit_packets_dropped_total",
+		"container_network_receive_errors_total", "container_network_transmit_packets_total"} {
+		if _, ok := value(podM, name, "interface=eth0"); !ok {
+			t.Errorf("pod has no %s for eth0", name)
+		}
 	}
 	// The only pod of this daemon: read from its cgroup parent directly.
-	if p := podM["container_processes"].GetValue().GetValue(); p < 2 || podM["container_memory_working_set_bytes"].GetValue().GetValue() == 0 {
-		t.Errorf("pod-level metrics: %d processes, %v", p, podM["container_memory_working_set_bytes"])
+	if p, _ := value(podM, "container_processes", ""); p < 2 {
+		t.Errorf("pod-level metrics: %d processes", p)
+	}
+	if ws, _ := value(podM, "container_memory_working_set_bytes", ""); ws == 0 {
+		t.Errorf("pod working set 0")
+	}
+	if st, _ := value(podM, "container_start_time_seconds", ""); st == 0 || st > uint64(before.Unix()) {
+		t.Errorf("pod start time %d, before %d", st, before.Unix())
 	}
 	if len(pm.GetContainerMetrics()) != 1 || pm.GetContainerMetrics()[0].GetContainerId() != ctr {
 		t.Fatalf("container metrics: %v", pm.GetContainerMetrics())
 	}
 	cm := byName(pm.GetContainerMetrics()[0].GetMetrics())
-	ws := cm["container_memory_working_set_bytes"]
+	ws := cm["container_memory_working_set_bytes"][""]
 	if ws.GetValue().GetValue() == 0 || ws.GetMetricType() != runtimeapi.MetricType_GAUGE {
 		t.Errorf("working set metric: %v", ws)
 	}
@@ -261,14 +294,74 @@ func TestPodMetrics(t *testing.T) {
 	if labels["container"] != "app" || labels["pod"] != "metrics" || labels["namespace"] != "itest" || labels["id"] != ctr || labels["image"] != busybox {
 		t.Errorf("labels: %v", labels)
 	}
-	if p := cm["container_processes"].GetValue().GetValue(); p < 2 {
-		t.Errorf("container_processes = %d, want 2", p)
+	if cpu := cm["container_cpu_usage_seconds_total"]["cpu=total"]; cpu == nil || cpu.GetMetricType() != runtimeapi.MetricType_COUNTER {
+		t.Errorf("cpu metric: %v", cm["container_cpu_usage_seconds_total"])
 	}
-	if cpu := cm["container_cpu_usage_seconds_total"]; cpu == nil || cpu.GetMetricType() != runtimeapi.MetricType_COUNTER {
-		t.Errorf("cpu metric: %v", cpu)
+
+	// Values read back from the container's cgroup, processes and layer.
+	now := uint64(time.Now().Unix())
+	for _, c := range []struct {
+		name, labels string
+		ok           func(uint64) bool
+	}{
+		{"container_processes", "", func(v uint64) bool { return v == 2 }},
+		{"container_threads", "", func(v uint64) bool { return v == 2 }},
+		{"container_threads_max", "", func(v uint64) bool { return true }},
+		{"container_file_descriptors", "", func(v uint64) bool { return v >= 3 }},
+		{"container_sockets", "", func(v uint64) bool { return v == 0 }},
+		{"container_spec_cpu_period", "", func(v uint64) bool { return v == 100000 }},
+		{"container_spec_cpu_quota", "", func(v uint64) bool { return v == 20000 }},
+		{"container_spec_cpu_shares", "", func(v uint64) bool { return v == 512 }},
+		{"container_spec_memory_limit_bytes", "", func(v uint64) bool { return v == 64<<20 }},
+		{"container_spec_memory_reservation_limit_bytes", "", func(v uint64) bool { return true }},
+		{"container_spec_memory_swap_limit_bytes", "", func(v uint64) bool { return true }},
+		{"container_cpu_cfs_periods_total", "", func(v uint64) bool { return true }},
+		{"container_cpu_cfs_throttled_periods_total", "", func(v uint64) bool { return true }},
+		{"container_cpu_cfs_throttled_seconds_total", "", func(v uint64) bool { return true }},
+		{"container_memory_failures_total", "failure_type=pgfault,scope=container", func(v uint64) bool { return v > 0 }},
+		{"container_memory_failures_total", "failure_type=pgmajfault,scope=hierarchy", func(v uint64) bool { return true }},
+		{"container_memory_max_usage_bytes", "", func(v uint64) bool { return v > 0 }},
+		{"container_memory_failcnt", "", func(v uint64) bool { return v == 0 }},
+		{"container_oom_events_total", "", func(v uint64) bool { return v == 0 }},
+		{"container_memory_kernel_usage", "", func(v uint64) bool { return true }},
+		{"container_memory_mapped_file", "", func(v uint64) bool { return true }},
+		{"container_ulimits_soft", "ulimit=max_open_files", func(v uint64) bool { return v > 0 }},
+		{"container_start_time_seconds", "", func(v uint64) bool { return v >= uint64(before.Unix()) && v <= now }},
+		{"container_last_seen", "", func(v uint64) bool { return v >= uint64(before.Unix()) && v <= now }},
+	} {
+		v, ok := value(cm, c.name, c.labels)
+		if !ok || !c.ok(v) {
+			t.Errorf("%s{%s} = %d (present %v); all: %v", c.name, c.labels, v, ok, cm[c.name])
+		}
 	}
-	if fs := cm["container_fs_usage_bytes"]; fs == nil {
-		t.Error("no container_fs_usage_bytes")
+	for _, name := range []string{"container_fs_usage_bytes", "container_fs_inodes_free", "container_fs_inodes_total", "container_fs_limit_bytes"} {
+		if len(cm[name]) != 1 {
+			t.Errorf("%s: %v", name, cm[name])
+		}
+		for l, m := range cm[name] {
+			if l == "device=" || (name != "container_fs_usage_bytes" && m.GetValue().GetValue() == 0) {
+				t.Errorf("%s{%s} = %v", name, l, m.GetValue())
+			}
+		}
+	}
+
+	// As critest checks: every descriptor has values in the pod or its
+	// container, except those this host may have nothing for.
+	mayLack := map[string]bool{
+		// Block I/O the kernel attributes to the cgroup (none for cached
+		// reads and, on v1, for buffered writes).
+		"container_blkio_device_usage_total": true, "container_fs_reads_bytes_total": true, "container_fs_reads_total": true,
+		"container_fs_writes_bytes_total": true, "container_fs_writes_total": true,
+		// Controllers and files a host may not have.
+		"container_hugetlb_usage_bytes": true, "container_hugetlb_max_usage_bytes": true,
+		"container_pressure_cpu_waiting_seconds_total": true, "container_pressure_cpu_stalled_seconds_total": true,
+		"container_pressure_memory_waiting_seconds_total": true, "container_pressure_memory_stalled_seconds_total": true,
+		"container_pressure_io_waiting_seconds_total": true, "container_pressure_io_stalled_seconds_total": true,
+	}
+	for name := range keys {
+		if len(podM[name]) == 0 && len(cm[name]) == 0 && !mayLack[name] {
+			t.Errorf("no values for %s", name)
+		}
 	}
 }
 
