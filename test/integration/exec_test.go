@@ -154,12 +154,7 @@ func TestExecIntoStoppedOrUnknownContainer(t *testing.T) {
 	podCfg := d.podConfig(t, "execstopped")
 	pod := d.runPod(t, podCfg)
 	ctr := d.startContainer(t, pod, podCfg, containerConfig("quick", "true"))
-	eventually(t, 10*time.Second, func() string {
-		if st := d.containerStatus(t, ctr).GetState(); st != runtimeapi.ContainerState_CONTAINER_EXITED {
-			return "container is " + st.String()
-		}
-		return ""
-	})
+	d.waitState(t, ctr, runtimeapi.ContainerState_CONTAINER_EXITED)
 	check := func(what string, err error, code codes.Code, words ...string) {
 		t.Helper()
 		if status.Code(err) != code {
