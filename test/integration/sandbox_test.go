@@ -319,3 +319,95 @@ func TestSharedPIDNamespace(t *testing.T) {
 		t.Errorf("PID 1 in the pod is not the pause process: %q", out)
 	}
 }
+
+// A retry while the first RunPodSandbox is still running waits for it and
+// gets the same sandbox, never a "name reserved" error.
+func TestRunPodSandboxRetryWhileInFlight(t *testing.T) {
+	d := newDaemon(t)
+	cfg := d.podConfig(t, "inflight")
+	d.cniControl("hang-ADD", true)
+	ids := make(chan string, 2)
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			resp, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg})
+			errs <- err
+			ids <- resp.GetPodSandboxId()
+		}()
+	}
+	eventually(t, 10*time.Second, func() string {
+		if contains(d.cniCalls(), "ADD") {
+			return ""
+		}
+		return "ADD not called yet"
+	})
+	time.Sleep(300 * time.Millisecond) // the retry is now waiting too
+	d.cniControl("hang-ADD", false)
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("RunPodSandbox #%d: %v", i+1, err)
+		}
+	}
+	a, b := <-ids, <-ids
+	if a == "" || a != b {
+		t.Fatalf("first and retry got %q and %q", a, b)
+	}
+	adds := 0
+	for _, c := range d.cniCalls() {
+		if strings.HasPrefix(c, "ADD ") {
+			adds++
+		}
+	}
+	if adds != 1 {
+		t.Errorf("CNI ADD ran %d times for one pod", adds)
+	}
+	d.removePod(t, a)
+}
+
+// SIGTERM lets a request in flight finish within the grace period, leaves
+// containers running, and exits 0.
+func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
+	d := newDaemon(t)
+	d.pull(t, busybox)
+	cfg := d.podConfig(t, "graceful")
+	pod := d.runPod(t, cfg)
+	ctr := d.startContainer(t, pod, cfg, containerConfig("keeps", "sleep", "1000"))
+	d.cniControl("hang-ADD", true)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: d.podConfig(t, "late")})
+		errc <- err
+	}()
+	eventually(t, 10*time.Second, func() string {
+		for _, c := range d.cniCalls() {
+			if strings.HasPrefix(c, "ADD ") && !strings.Contains(c, pod) {
+				return ""
+			}
+		}
+		return "second ADD not called yet"
+	})
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	d.cniControl("hang-ADD", false)
+	if err := <-errc; err != nil {
+		t.Errorf("the request in flight failed across SIGTERM: %v", err)
+	}
+	if err := d.cmd.Wait(); err != nil {
+		t.Errorf("daemon exit after SIGTERM: %v", err)
+	}
+	d.cmd = nil
+	d.conn.Close()
+	d.start()
+	if st := d.containerStatus(t, ctr); st.GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("container is %v after a clean daemon stop", st.GetState())
+	}
+	list, err := d.rt.ListPodSandbox(ctx(t), &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range list.GetItems() {
+		d.removePod(t, p.GetId())
+	}
+}
