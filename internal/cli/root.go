@@ -99,19 +99,24 @@ func configCmd() *cobra.Command {
 	return cmd
 }
 
-func setupLogging(w io.Writer, level, format string) {
-	var lv slog.Level
+// logLevel is the daemon's level; SIGHUP changes it without a restart.
+var logLevel = new(slog.LevelVar)
+
+func parseLevel(level string) slog.Level {
 	switch strings.ToLower(level) {
 	case "debug":
-		lv = slog.LevelDebug
+		return slog.LevelDebug
 	case "warn":
-		lv = slog.LevelWarn
+		return slog.LevelWarn
 	case "error":
-		lv = slog.LevelError
-	default:
-		lv = slog.LevelInfo
+		return slog.LevelError
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	return slog.LevelInfo
+}
+
+func setupLogging(w io.Writer, level, format string) {
+	logLevel.Set(parseLevel(level))
+	opts := &slog.HandlerOptions{Level: logLevel}
 	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if format == config.LogFormatJSON {
 		h = slog.NewJSONHandler(w, opts)

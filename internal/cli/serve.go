@@ -32,6 +32,7 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			setupLogging(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+			go reloadOnSIGHUP(&o)
 			return serve(cfg)
 		},
 	}
@@ -93,4 +94,21 @@ func listen(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("chmod %s: %w", path, err)
 	}
 	return l, nil
+}
+
+// reloadOnSIGHUP re-reads the config files and applies what is safe to
+// change in a running daemon: the log level. The CNI config is watched on
+// its own; everything else needs a restart, which keeps the containers.
+func reloadOnSIGHUP(o *overrides) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	for range hup {
+		cfg, err := o.load()
+		if err != nil {
+			slog.Error("config reload failed; keeping the running config", "error", err)
+			continue
+		}
+		logLevel.Set(parseLevel(cfg.LogLevel))
+		slog.Info("config reloaded", "log_level", cfg.LogLevel)
+	}
 }

@@ -3,7 +3,9 @@ package integration
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,4 +88,47 @@ func TestStartupSweepReleasesOrphans(t *testing.T) {
 	if l := d.leaks(); len(l) > 0 {
 		t.Errorf("leaks: %v", l)
 	}
+}
+
+// SIGHUP re-reads the config and applies the log level without a restart.
+func TestSIGHUPReloadsLogLevel(t *testing.T) {
+	d := newDaemon(t)
+	setLevel := func(level string) {
+		b, err := os.ReadFile(d.cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		re := regexp.MustCompile(`(?m)^log_level = ".*"$`)
+		if err := os.WriteFile(d.cfgPath, re.ReplaceAll(b, []byte(`log_level = "`+level+`"`)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, func() string {
+			b, _ := os.ReadFile(d.logPath)
+			if !strings.Contains(string(b), `msg="config reloaded" log_level=`+level) {
+				return "no reload logged"
+			}
+			return ""
+		})
+	}
+	debugLines := func() int {
+		b, _ := os.ReadFile(d.logPath)
+		return strings.Count(string(b), "level=DEBUG")
+	}
+	setLevel("info")
+	before := debugLines()
+	d.networkCondition(t) // a request, which logs at debug
+	if debugLines() != before {
+		t.Error("debug lines were logged at level info")
+	}
+	setLevel("debug")
+	d.networkCondition(t)
+	eventually(t, 5*time.Second, func() string {
+		if debugLines() == before {
+			return "no debug line after switching back to debug"
+		}
+		return ""
+	})
 }
