@@ -4,7 +4,7 @@ TAGS      := containers_image_openpgp exclude_graphdriver_btrfs
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/cradle-runtime/cradle/internal/version.Version=$(VERSION)
 
-.PHONY: build run test unit integration critest deps test-deps vet clean
+.PHONY: build run test unit integration critest bench deps test-deps vet clean
 
 build:
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/cradle ./cmd/cradle
@@ -37,6 +37,13 @@ critest: build
 	hack/critest.sh
 
 test: test-deps vet unit integration critest
+
+# Benchmark against containerd (Debian's package) in the same run: latency
+# percentiles and memory per pod, both daemons with their own state; not
+# part of `make test`. BENCH_ITERATIONS, BENCH_PODS: see hack/bench.sh and
+# docs/benchmarks.md.
+bench:
+	hack/bench.sh
 
 clean:
 	rm -rf bin
