@@ -19,6 +19,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/image"
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
+	"github.com/cradle-runtime/cradle/internal/nri"
 	"github.com/cradle-runtime/cradle/internal/oci"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/store"
@@ -51,6 +52,7 @@ type Server struct {
 	stats      statsCache // stats.go
 	events     eventHub   // events.go
 	stream     streamState
+	nri        *nri.NRI // nil until New finishes; its methods accept nil
 }
 
 // New builds the server and restores state from disk.
@@ -142,6 +144,10 @@ func New(cfg *config.Config) (*Server, error) {
 		return nil, err
 	}
 	s.startStats()
+	if err := s.startNRI(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -171,6 +177,7 @@ func (s *Server) Shutdown(grace time.Duration) {
 
 // Close releases the daemon's own resources.
 func (s *Server) Close() {
+	s.nri.Stop()
 	s.stopStreaming()
 	s.stopStats()
 	if s.stopWatch != nil {
