@@ -23,15 +23,10 @@ type nriRuntime struct{ s *Server }
 // startNRI serves NRI plugins. It runs after restore, so a plugin that
 // connects right away synchronizes with the complete state.
 func (s *Server) startNRI() error {
-	n, err := nri.New(s.cfg.NRI, nriRuntime{s})
-	if err != nil {
+	if err := s.nri.Start(); err != nil {
 		return err
 	}
-	if err := n.Start(); err != nil {
-		return err
-	}
-	s.nri = n
-	if n.Enabled() {
+	if s.nri.Enabled() {
 		slog.Info("NRI enabled", "socket", s.cfg.NRI.SocketPath)
 	}
 	return nil

@@ -52,7 +52,7 @@ type Server struct {
 	stats      statsCache // stats.go
 	events     eventHub   // events.go
 	stream     streamState
-	nri        *nri.NRI // nil until New finishes; its methods accept nil
+	nri        *nri.NRI // nil when disabled; its methods accept nil
 }
 
 // New builds the server and restores state from disk.
@@ -127,6 +127,12 @@ func New(cfg *config.Config) (*Server, error) {
 	})
 	if err != nil {
 		s.images.Shutdown()
+		return nil, err
+	}
+	// Built before the exit watcher, which relays exits to it; it serves
+	// plugins only from Start, after restore.
+	if s.nri, err = nri.New(cfg.NRI, nriRuntime{s}); err != nil {
+		s.Close()
 		return nil, err
 	}
 	// Watch exits before restoring, so none that happen meanwhile is missed.
