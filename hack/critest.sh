@@ -24,6 +24,7 @@ SKIP_FILE=$REPO/test/critest/skip.txt
 STATE=/var/lib/cradle-critest
 RUNROOT=/run/cradle-critest
 SOCK=$RUNROOT/cradle.sock
+NRI_SOCK=$RUNROOT/nri.sock
 NETWORK=cradle-critest
 BRIDGE=crcritest0
 SUBNET=10.244.250.0/24
@@ -102,6 +103,16 @@ network_name = "$NETWORK"
 pause_image = "registry.k8s.io/pause:3.10"
 registries_conf = "$REPO/test/images/registries.conf"
 signature_policy = "$REPO/test/images/policy.json"
+
+# critest connects its NRI plugins here (-nri-socket). Its synchronization
+# specs hold a plugin's Synchronize for 2s, as long as NRI's default
+# request timeout: give plugins more.
+[nri]
+enable = true
+socket_path = "$NRI_SOCK"
+plugin_path = "$STATE/nri/plugins"
+plugin_config_path = "$STATE/nri/conf.d"
+plugin_request_timeout = "10s"
 EOF
 }
 
@@ -245,7 +256,7 @@ main() {
 	skip=$(skip_regex)
 	[[ -n ${CRITEST_FOCUS:-} ]] && focus=(-ginkgo.focus "$CRITEST_FOCUS")
 	log "running critest; output kept in /tmp/cradle-critest.log, daemon log in /tmp/cradle-critest-daemon.log"
-	"$TOOLS/critest" -runtime-endpoint "unix://$SOCK" -image-endpoint "unix://$SOCK" \
+	"$TOOLS/critest" -runtime-endpoint "unix://$SOCK" -image-endpoint "unix://$SOCK" -nri-socket "$NRI_SOCK" \
 		-ginkgo.skip "$skip" "${focus[@]}" -ginkgo.no-color -ginkgo.v -ginkgo.timeout 50m \
 		>"$LOG" 2>&1 || rc=$?
 

@@ -62,6 +62,7 @@ type Config struct {
 	Image     ImageConfig     `toml:"image" comment:"Image pulling and storage."`
 	Streaming StreamingConfig `toml:"streaming" comment:"Streaming server used by exec, attach and port-forward."`
 	Stats     StatsConfig     `toml:"stats" comment:"Container and pod statistics."`
+	NRI       NRIConfig       `toml:"nri" comment:"Node Resource Interface: plugins that observe and adjust pods and containers."`
 }
 
 // RuntimeConfig configures how containers are run.
@@ -116,6 +117,17 @@ type StatsConfig struct {
 	CollectionPeriod Duration `toml:"collection_period" comment:"How often container and pod stats are collected into the cache the CRI serves from (Go duration)."`
 }
 
+// NRIConfig configures NRI. Enabled costs nothing until a plugin connects.
+type NRIConfig struct {
+	Enable           bool   `toml:"enable" comment:"Serve NRI plugins (a plugin that fails a hook fails the CRI call)."`
+	SocketPath       string `toml:"socket_path" comment:"Unix socket external NRI plugins connect to."`
+	PluginPath       string `toml:"plugin_path" comment:"Directory of NRI plugins the daemon starts itself."`
+	PluginConfigPath string `toml:"plugin_config_path" comment:"Directory of configuration for the plugins in plugin_path."`
+	// Process-wide in the NRI library: the last daemon built in a process wins.
+	RegistrationTimeout Duration `toml:"plugin_registration_timeout" comment:"How long a plugin may take to register (Go duration)."`
+	RequestTimeout      Duration `toml:"plugin_request_timeout" comment:"How long a plugin may take to handle one event, Synchronize included (Go duration)."`
+}
+
 // Default returns a fresh Config holding the built-in defaults.
 func Default() *Config {
 	return &Config{
@@ -163,6 +175,15 @@ func Default() *Config {
 		},
 		Streaming: StreamingConfig{Address: "127.0.0.1:0"},
 		Stats:     StatsConfig{CollectionPeriod: Duration(10 * time.Second)},
+		NRI: NRIConfig{
+			Enable:           true,
+			SocketPath:       "/var/run/nri/nri.sock",
+			PluginPath:       "/opt/nri/plugins",
+			PluginConfigPath: "/etc/nri/conf.d",
+			// The NRI library's own defaults, as containerd and CRI-O use.
+			RegistrationTimeout: Duration(5 * time.Second),
+			RequestTimeout:      Duration(2 * time.Second),
+		},
 	}
 }
 

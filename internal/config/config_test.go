@@ -3,6 +3,7 @@ package config
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +78,18 @@ func TestHelpers(t *testing.T) {
 	c.Runtime.DefaultUlimits = []string{"nofile=1024:2048"}
 	if got, err := c.Runtime.Ulimits(); err != nil || !reflect.DeepEqual(got, []Ulimit{{"nofile", 1024, 2048}}) {
 		t.Errorf("Ulimits = %v, %v", got, err)
+	}
+}
+
+// A disabled NRI needs no paths: an admin may blank them.
+func TestNRIDisabledSkipsPaths(t *testing.T) {
+	c := Default()
+	c.NRI = NRIConfig{Enable: false}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate = %v", err)
+	}
+	c.NRI.Enable = true
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "nri.socket_path") {
+		t.Fatalf("Validate = %v, want an nri.socket_path error", err)
 	}
 }

@@ -181,6 +181,9 @@ func TestLoadInvalidValues(t *testing.T) {
 		{"streaming", "[streaming]\naddress = \"localhost\"\n", 2, "streaming.address", "not host:port"},
 		{"cni_cache_dir", "[network]\ncni_cache_dir = \"cache\"\n", 2, "network.cni_cache_dir", "must be absolute"},
 		{"array type", "[network]\ncni_plugin_dirs = \"/opt/cni/bin\"\n", 2, "network.cni_plugin_dirs", "want an array, got a string"},
+		{"nri socket_path", "[nri]\nsocket_path = \"nri.sock\"\n", 2, "nri.socket_path", "must be absolute"},
+		{"nri plugin_path", "[nri]\nplugin_path = \"\"\n", 2, "nri.plugin_path", "must be set"},
+		{"nri timeout", "[nri]\nplugin_request_timeout = \"0s\"\n", 2, "nri.plugin_request_timeout", "not positive"},
 		{"table type", "runtime = 1\n", 1, "runtime", "want a table"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

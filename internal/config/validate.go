@@ -97,6 +97,18 @@ func (c *Config) check() []keyError {
 		v.bad(toml.Key{"image", "pull_progress_timeout"}, "%s is negative", im.PullProgressTimeout)
 	}
 
+	if c.NRI.Enable {
+		v.absPath(toml.Key{"nri", "socket_path"}, c.NRI.SocketPath, true)
+		v.absPath(toml.Key{"nri", "plugin_path"}, c.NRI.PluginPath, true)
+		v.absPath(toml.Key{"nri", "plugin_config_path"}, c.NRI.PluginConfigPath, true)
+		if c.NRI.RegistrationTimeout <= 0 {
+			v.bad(toml.Key{"nri", "plugin_registration_timeout"}, "%s is not positive", c.NRI.RegistrationTimeout)
+		}
+		if c.NRI.RequestTimeout <= 0 {
+			v.bad(toml.Key{"nri", "plugin_request_timeout"}, "%s is not positive", c.NRI.RequestTimeout)
+		}
+	}
+
 	if c.Stats.CollectionPeriod.Std() < time.Second {
 		v.bad(toml.Key{"stats", "collection_period"}, "%s is shorter than 1s", c.Stats.CollectionPeriod)
 	}

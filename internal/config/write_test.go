@@ -79,7 +79,7 @@ func TestWriteTOMLCoversEveryField(t *testing.T) {
 		}
 	}
 	walk(configType)
-	for _, table := range []string{"[runtime]", "[runtime.handlers.runc]", "[network]", "[image]", "[streaming]"} {
+	for _, table := range []string{"[runtime]", "[runtime.handlers.runc]", "[network]", "[image]", "[streaming]", "[nri]"} {
 		if !strings.Contains(out, "\n"+table+"\n") {
 			t.Errorf("output lacks table %s", table)
 		}

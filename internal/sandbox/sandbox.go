@@ -48,6 +48,10 @@ type Record struct {
 	Network        *network.Attachment `json:"network,omitempty"`
 	NetworkStopped bool                `json:"networkStopped,omitempty"`
 
+	// NRIStopped: plugins were told the pod stopped; a repeated
+	// StopPodSandbox must not tell them again.
+	NRIStopped bool `json:"nriStopped,omitempty"`
+
 	InfraID  string `json:"infraId,omitempty"`
 	InfraPid int    `json:"infraPid,omitempty"`
 }

@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/containerd/nri/pkg/api"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/image"
 	"github.com/cradle-runtime/cradle/internal/netns"
+	"github.com/cradle-runtime/cradle/internal/nri"
 	"github.com/cradle-runtime/cradle/internal/oci"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -94,6 +96,11 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	if err != nil {
 		return nil, toStatus(err, "runtime")
 	}
+	if !infra {
+		// From the hook until the container is listed; see nri.BlockSync.
+		unblock := s.nri.BlockSync()
+		defer unblock()
+	}
 	var cleanups []func()
 	defer func() {
 		if retErr != nil {
@@ -158,6 +165,17 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 		oci.MarkSandbox(spec)
 	}
 	joinUserNS(spec, sr)
+	if !infra && s.nri.Enabled() {
+		if err := s.nri.CreateContainer(ctx, nri.PodSandbox(sr), nri.Container(rec, spec), spec); err != nil {
+			return nil, toStatus(err, "create container")
+		}
+		// Plugins saw the container: if creating it fails, it is removed.
+		cleanups = append(cleanups, func() {
+			if err := s.nri.Event(ctx, api.Event_REMOVE_CONTAINER, nri.PodSandbox(sr), nri.Container(rec, spec)); err != nil {
+				slog.Warn("NRI RemoveContainer after failed CreateContainer", "container", rec.ID, "error", err)
+			}
+		})
+	}
 	if p := spec.Process; p != nil {
 		rec.User = &container.User{UID: p.User.UID, GID: p.User.GID, Groups: p.User.AdditionalGids}
 	}
@@ -198,6 +216,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	}
 	s.containers.Add(rec.ID, c)
 	s.emit(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, rec)
+	s.nriEvent(ctx, api.Event_POST_CREATE_CONTAINER, rec)
 	slog.Info("container created", "container", rec.ID, "sandbox", rec.SandboxID, "name", rec.Config.GetMetadata().GetName())
 	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/nri/pkg/api"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/oci"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
@@ -53,6 +54,11 @@ func (s *Server) startContainer(ctx context.Context, c *container.Container) err
 	if err != nil {
 		return toStatus(err, "runtime")
 	}
+	if s.nri.Enabled() && !r.Infra {
+		if err := s.nri.StartContainer(ctx, s.nriPod(r.SandboxID), nriContainer(r)); err != nil {
+			return toStatus(err, "start container %s", r.ID)
+		}
+	}
 	failpoint("start:before-runtime")
 	// The process may run, and even exit, before `runtime start` returns.
 	startedAt := time.Now().UnixNano()
@@ -73,6 +79,7 @@ func (s *Server) startContainer(ctx context.Context, c *container.Container) err
 		return toStatus(err, "persist container")
 	}
 	s.emit(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, c.Get())
+	s.nriEvent(ctx, api.Event_POST_START_CONTAINER, c.Get())
 	// A very short-lived process may have exited before we recorded the start.
 	if e, ok := oci.ReadExit(s.exitDir, r.ID); ok {
 		s.onExit(e)
@@ -109,9 +116,13 @@ func (s *Server) stopContainer(ctx context.Context, c *container.Container, time
 		if err := rt.Delete(ctx, r.ID); err != nil {
 			return err
 		}
-		return c.Update(s.putContainer, func(r *container.Record) {
+		if err := c.Update(s.putContainer, func(r *container.Record) {
 			r.State, r.FinishedAt, r.ExitCode, r.Reason = runtimeapi.ContainerState_CONTAINER_EXITED, time.Now().UnixNano(), 137, "Error"
-		})
+		}); err != nil {
+			return err
+		}
+		s.nriStopped(c.Get())
+		return nil
 	}
 	if timeout > 0 {
 		sig := syscall.SIGTERM
@@ -189,10 +200,12 @@ func (s *Server) onExit(e oci.Exit) {
 }
 
 func (s *Server) recordExit(c *container.Container, e oci.Exit, msg string) {
+	changed := false
 	err := c.Update(s.putContainer, func(r *container.Record) {
 		if r.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 			return
 		}
+		changed = true
 		r.State, r.ExitCode, r.FinishedAt = runtimeapi.ContainerState_CONTAINER_EXITED, e.Code, e.Finished.UnixNano()
 		if r.StartedAt == 0 {
 			r.StartedAt = r.FinishedAt
@@ -227,6 +240,10 @@ func (s *Server) recordExit(c *container.Container, e oci.Exit, msg string) {
 	}
 	s.emit(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, r)
 	slog.Info("container exited", "container", e.ID, "exit_code", e.Code)
+	if changed {
+		// Also for a process that exited by itself: plugins track it.
+		s.nriStopped(r)
+	}
 }
 
 // reconcile brings a restored container up to date with what happened
@@ -291,6 +308,10 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	if err := s.images.RemoveRootfs(r.ID); err != nil {
 		return err
 	}
+	var nctr *api.Container // read before the bundle with its spec goes
+	if s.nri.Enabled() && !r.Infra {
+		nctr = nriContainer(r)
+	}
 	if err := oci.RemoveBundle(r.Bundle); err != nil {
 		return fmt.Errorf("remove bundle: %w", err)
 	}
@@ -300,6 +321,11 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	s.containers.Delete(r.ID)
 	s.ctrNames.Release(r.Name, r.ID)
 	s.emit(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, r)
+	if nctr != nil {
+		if err := s.nri.Event(ctx, api.Event_REMOVE_CONTAINER, s.nriPod(r.SandboxID), nctr); err != nil {
+			slog.Warn("NRI RemoveContainer failed", "container", r.ID, "error", err)
+		}
+	}
 	return nil
 }
 

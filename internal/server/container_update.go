@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/containerd/nri/pkg/api"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -28,14 +29,26 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.U
 	c.Op.Lock()
 	defer c.Op.Unlock()
 	r := c.Get()
-	if r.State != runtimeapi.ContainerState_CONTAINER_RUNNING && r.State != runtimeapi.ContainerState_CONTAINER_CREATED {
-		return nil, status.Errorf(codes.FailedPrecondition, "container_id: container %s is %s; only created or running containers can be updated", r.ID, r.State)
+	if err := updatable(r); err != nil {
+		return nil, err
 	}
 	rt, _, err := s.runtimeFor(r.Handler)
 	if err != nil {
 		return nil, toStatus(err, "runtime")
 	}
-	if err := rt.Update(context.WithoutCancel(ctx), r.ID, linuxResources(lin)); err != nil {
+	res := linuxResources(lin)
+	if s.nri.Enabled() && !r.Infra {
+		// Plugins may amend the update; what they return replaces it.
+		in := api.FromOCILinuxResources(res, nil)
+		out, err := s.nri.UpdateContainer(ctx, s.nriPod(r.SandboxID), nriContainer(r), in)
+		if err != nil {
+			return nil, toStatus(err, "update container %s", r.ID)
+		}
+		if out != in && out != nil {
+			res = out.ToOCI()
+		}
+	}
+	if err := rt.Update(context.WithoutCancel(ctx), r.ID, res); err != nil {
 		return nil, toStatus(err, "update container %s", r.ID)
 	}
 	if err := c.Update(s.putContainer, func(r *container.Record) {
@@ -48,7 +61,38 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.U
 	}); err != nil {
 		return nil, toStatus(err, "persist container")
 	}
+	s.nriEvent(ctx, api.Event_POST_UPDATE_CONTAINER, c.Get())
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+}
+
+func updatable(r container.Record) error {
+	if r.State != runtimeapi.ContainerState_CONTAINER_RUNNING && r.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+		return status.Errorf(codes.FailedPrecondition, "container_id: container %s is %s; only created or running containers can be updated", r.ID, r.State)
+	}
+	return nil
+}
+
+// updateResources applies limits an NRI plugin asked for. They are not
+// recorded in the CRI config: the kubelet's limits stay what it reads back.
+func (s *Server) updateResources(ctx context.Context, id string, res *specs.LinuxResources) error {
+	if res == nil {
+		return nil
+	}
+	c, err := s.containers.Get(id)
+	if err != nil {
+		return err
+	}
+	c.Op.Lock()
+	defer c.Op.Unlock()
+	r := c.Get()
+	if err := updatable(r); err != nil {
+		return err
+	}
+	rt, _, err := s.runtimeFor(r.Handler)
+	if err != nil {
+		return err
+	}
+	return rt.Update(context.WithoutCancel(ctx), r.ID, res)
 }
 
 func linuxResources(l *runtimeapi.LinuxContainerResources) *specs.LinuxResources {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/netns"
+	"github.com/cradle-runtime/cradle/internal/nri"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -164,7 +165,18 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 			return "", err
 		}
 	}
+	// Plugins see the pod before anyone else can: it is still CREATING, so
+	// it is not listed and takes no containers until the hook returns.
+	unblock := s.nri.BlockSync()
+	defer unblock()
+	if err := s.nri.RunPodSandbox(ctx, nri.PodSandbox(sb.Get())); err != nil {
+		return "", toStatus(err, "run pod sandbox")
+	}
 	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.State = sandbox.Ready }); err != nil {
+		// Plugins saw the pod run: tell them it is gone.
+		if nerr := s.nri.RemovePodSandbox(ctx, nri.PodSandbox(sb.Get())); nerr != nil {
+			slog.Warn("NRI RemovePodSandbox after failed RunPodSandbox", "sandbox", id, "error", nerr)
+		}
 		return "", toStatus(err, "persist sandbox")
 	}
 	slog.Info("pod sandbox ready", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName())

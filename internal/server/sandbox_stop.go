@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/netns"
+	"github.com/cradle-runtime/cradle/internal/nri"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -57,6 +58,8 @@ func gracePeriod(cfg *runtimeapi.ContainerConfig, def int64) int64 {
 // removeSandbox stops the sandbox, removes its containers and files, and
 // forgets it. Callers hold sb.Op.
 func (s *Server) removeSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
+	// Plugins never heard of a pod still CREATING (a rolled back run).
+	announced := sb.Get().State != sandbox.Creating
 	if err := s.teardownSandbox(ctx, sb, 0); err != nil {
 		return err
 	}
@@ -69,6 +72,11 @@ func (s *Server) removeSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
 		return err
 	}
 	s.forgetSandbox(sb)
+	if announced {
+		if err := s.nri.RemovePodSandbox(ctx, nri.PodSandbox(sb.Get())); err != nil {
+			slog.Warn("NRI RemovePodSandbox failed", "sandbox", sb.ID(), "error", err)
+		}
+	}
 	return nil
 }
 
@@ -92,6 +100,15 @@ func (s *Server) teardownSandbox(ctx context.Context, sb *sandbox.Sandbox, timeo
 	}
 	failpoint("stop:after-containers")
 	r := sb.Get()
+	// Once per pod, with its containers stopped and its network still up.
+	if r.State != sandbox.Creating && !r.NRIStopped && s.nri.Enabled() {
+		if err := s.nri.StopPodSandbox(ctx, nri.PodSandbox(r)); err != nil {
+			slog.Warn("NRI StopPodSandbox failed", "sandbox", r.ID, "error", err)
+		}
+		if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.NRIStopped = true }); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if !sandbox.HostNetwork(r.Config) && !r.NetworkStopped {
 		pod := s.podNetwork(r)
 		// Always DEL, even when the namespace is gone, so IPAM releases the

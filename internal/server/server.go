@@ -19,6 +19,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/image"
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
+	"github.com/cradle-runtime/cradle/internal/nri"
 	"github.com/cradle-runtime/cradle/internal/oci"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/store"
@@ -51,6 +52,7 @@ type Server struct {
 	stats      statsCache // stats.go
 	events     eventHub   // events.go
 	stream     streamState
+	nri        *nri.NRI // nil when disabled; its methods accept nil
 }
 
 // New builds the server and restores state from disk.
@@ -127,6 +129,12 @@ func New(cfg *config.Config) (*Server, error) {
 		s.images.Shutdown()
 		return nil, err
 	}
+	// Built before the exit watcher, which relays exits to it; it serves
+	// plugins only from Start, after restore.
+	if s.nri, err = nri.New(cfg.NRI, nriRuntime{s}); err != nil {
+		s.Close()
+		return nil, err
+	}
 	// Watch exits before restoring, so none that happen meanwhile is missed.
 	s.stopWatch, err = oci.WatchExits(s.exitDir, s.onExit)
 	if err != nil {
@@ -142,6 +150,10 @@ func New(cfg *config.Config) (*Server, error) {
 		return nil, err
 	}
 	s.startStats()
+	if err := s.startNRI(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -171,6 +183,7 @@ func (s *Server) Shutdown(grace time.Duration) {
 
 // Close releases the daemon's own resources.
 func (s *Server) Close() {
+	s.nri.Stop()
 	s.stopStreaming()
 	s.stopStats()
 	if s.stopWatch != nil {

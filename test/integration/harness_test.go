@@ -145,8 +145,15 @@ cni_plugin_dirs = ["/usr/lib/cni", "/opt/cni/bin", "%s"]
 pause_image = "%s"
 registries_conf = "%s"
 signature_policy = "%s"
+
+# Each daemon its own NRI socket: the default one is the host's.
+[nri]
+socket_path = "%s"
+plugin_path = "%s"
+plugin_config_path = "%s"
 `, d.sock, filepath.Join(d.dir, "root"), d.runroot, d.cniDir, faultPluginDir(t), pauseImage,
-		filepath.Join(images, "registries.conf"), filepath.Join(images, "policy.json"))
+		filepath.Join(images, "registries.conf"), filepath.Join(images, "policy.json"),
+		d.nriSocket(), filepath.Join(d.dir, "nri", "plugins"), filepath.Join(d.dir, "nri", "conf.d"))
 	if r := os.Getenv("CRADLE_TEST_RUNC"); r != "" {
 		// A newer runc (hack/install-runc.sh) for what Debian's lacks.
 		cfg += fmt.Sprintf("\n[runtime.handlers.runc-new]\ntype = \"oci\"\npath = %q\n", r)
@@ -164,6 +171,9 @@ signature_policy = "%s"
 	t.Cleanup(d.stop)
 	return d
 }
+
+// nriSocket is where the daemon serves NRI plugins.
+func (d *daemon) nriSocket() string { return filepath.Join(d.runroot, "nri.sock") }
 
 func (d *daemon) writeCNIConfig() {
 	conf := fmt.Sprintf(`{

@@ -1,0 +1,269 @@
+// Package nri connects cradle to NRI (Node Resource Interface) plugins: it
+// relays pod and container lifecycle events to them and hands back their
+// adjustments. It is a thin layer over the containerd/nri adaptation.
+package nri
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/containerd/nri/pkg/adaptation"
+	"github.com/containerd/nri/pkg/api"
+	"github.com/cradle-runtime/cradle/internal/config"
+	"github.com/cradle-runtime/cradle/internal/version"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Runtime is what plugins may ask of the daemon.
+type Runtime interface {
+	// State lists the pods and containers a connecting plugin starts from.
+	State() ([]*api.PodSandbox, []*api.Container)
+	// Update applies resource updates; it returns the ones that failed.
+	Update(ctx context.Context, updates []*api.ContainerUpdate) ([]*api.ContainerUpdate, error)
+	// Evict stops a container on a plugin's request.
+	Evict(ctx context.Context, id, reason string) error
+}
+
+// NRI relays events to plugins. A nil *NRI, or one built from a disabled
+// config, does nothing: the daemon calls it unconditionally.
+type NRI struct {
+	a  *adaptation.Adaptation
+	rt Runtime
+}
+
+// New builds the adaptation; Start makes it serve.
+func New(cfg config.NRIConfig, rt Runtime) (*NRI, error) {
+	if !cfg.Enable {
+		return nil, nil
+	}
+	n := &NRI{rt: rt}
+	if cfg.RequestTimeout > 0 {
+		adaptation.SetPluginRequestTimeout(cfg.RequestTimeout.Std())
+	}
+	if cfg.RegistrationTimeout > 0 {
+		adaptation.SetPluginRegistrationTimeout(cfg.RegistrationTimeout.Std())
+	}
+	a, err := adaptation.New("cradle", version.Version, n.sync, n.update,
+		adaptation.WithPluginPath(cfg.PluginPath),
+		adaptation.WithPluginConfigPath(cfg.PluginConfigPath),
+		adaptation.WithSocketPath(cfg.SocketPath),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("set up NRI: %w", err)
+	}
+	n.a = a
+	return n, nil
+}
+
+// Start launches the configured plugins and listens for external ones.
+func (n *NRI) Start() error {
+	if !n.Enabled() {
+		return nil
+	}
+	if err := n.a.Start(); err != nil {
+		return fmt.Errorf("start NRI: %w", err)
+	}
+	return nil
+}
+
+// Stop disconnects every plugin.
+func (n *NRI) Stop() {
+	if n.Enabled() {
+		n.a.Stop()
+	}
+}
+
+// Enabled reports whether events go anywhere.
+func (n *NRI) Enabled() bool { return n != nil && n.a != nil }
+
+// BlockSync holds off plugin synchronization until the returned func is
+// called. A lifecycle step holds it from its hook until the pod or container
+// is listed, so that a plugin connecting meanwhile sees it in Synchronize or
+// gets the hook, never neither.
+func (n *NRI) BlockSync() func() {
+	if !n.Enabled() {
+		return func() {}
+	}
+	b := n.a.BlockPluginSync()
+	return b.Unblock
+}
+
+func (n *NRI) sync(ctx context.Context, cb adaptation.SyncCB) error {
+	pods, ctrs := n.rt.State()
+	updates, err := cb(ctx, pods, ctrs)
+	if err != nil {
+		return fmt.Errorf("synchronize plugin: %w", err)
+	}
+	if failed, err := n.rt.Update(ctx, updates); err != nil || len(failed) > 0 {
+		return fmt.Errorf("apply %d synchronization update(s): %w", len(failed), err)
+	}
+	return nil
+}
+
+func (n *NRI) update(ctx context.Context, updates []*api.ContainerUpdate) ([]*api.ContainerUpdate, error) {
+	return n.rt.Update(ctx, updates)
+}
+
+// apply carries out the updates and evictions a hook's plugins asked for.
+func (n *NRI) apply(ctx context.Context, updates []*api.ContainerUpdate, evict []*api.ContainerEviction) error {
+	if failed, err := n.rt.Update(ctx, updates); err != nil {
+		return err
+	} else if len(failed) > 0 {
+		return fmt.Errorf("%d container update(s) failed", len(failed))
+	}
+	for _, e := range evict {
+		if err := n.rt.Evict(ctx, e.GetContainerId(), e.GetReason()); err != nil {
+			return fmt.Errorf("evict container %s: %w", e.GetContainerId(), err)
+		}
+	}
+	return nil
+}
+
+// ctx bounds a hook by more than the plugins' own timeouts, so a call
+// whose client went away still completes the relay.
+func hookCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+}
+
+// RunPodSandbox tells plugins a pod is about to become ready; an error
+// fails RunPodSandbox.
+func (n *NRI) RunPodSandbox(ctx context.Context, pod *api.PodSandbox) error {
+	if !n.Enabled() {
+		return nil
+	}
+	ctx, cancel := hookCtx(ctx)
+	defer cancel()
+	if err := n.a.RunPodSandbox(ctx, &api.RunPodSandboxRequest{Pod: pod}); err != nil {
+		return fmt.Errorf("NRI RunPodSandbox: %w", err)
+	}
+	return nil
+}
+
+// StopPodSandbox tells plugins a pod's containers are stopped.
+func (n *NRI) StopPodSandbox(ctx context.Context, pod *api.PodSandbox) error {
+	if !n.Enabled() {
+		return nil
+	}
+	ctx, cancel := hookCtx(ctx)
+	defer cancel()
+	if err := n.a.StopPodSandbox(ctx, &api.StopPodSandboxRequest{Pod: pod}); err != nil {
+		return fmt.Errorf("NRI StopPodSandbox: %w", err)
+	}
+	return nil
+}
+
+// RemovePodSandbox tells plugins a pod is gone.
+func (n *NRI) RemovePodSandbox(ctx context.Context, pod *api.PodSandbox) error {
+	if !n.Enabled() {
+		return nil
+	}
+	ctx, cancel := hookCtx(ctx)
+	defer cancel()
+	if err := n.a.RemovePodSandbox(ctx, &api.RemovePodSandboxRequest{Pod: pod}); err != nil {
+		return fmt.Errorf("NRI RemovePodSandbox: %w", err)
+	}
+	return nil
+}
+
+// CreateContainer lets plugins adjust spec before the container exists;
+// it applies their adjustment to spec. An error fails CreateContainer.
+func (n *NRI) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container, spec *specs.Spec) error {
+	if !n.Enabled() {
+		return nil
+	}
+	ctx, cancel := hookCtx(ctx)
+	defer cancel()
+	resp, err := n.a.CreateContainer(ctx, &api.CreateContainerRequest{Pod: pod, Container: ctr})
+	if err != nil {
+		return fmt.Errorf("NRI CreateContainer: %w", err)
+	}
+	if err := Adjust(spec, resp.GetAdjust()); err != nil {
+		return err
+	}
+	if err := n.apply(ctx, resp.GetUpdate(), resp.GetEvict()); err != nil {
+		return fmt.Errorf("NRI CreateContainer: %w", err)
+	}
+	return nil
+}
+
+// StartContainer tells plugins a container is about to start; an error
+// fails StartContainer.
+func (n *NRI) StartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	if !n.Enabled() {
+		return nil
+	}
+	ctx, cancel := hookCtx(ctx)
+	defer cancel()
+	if err := n.a.StartContainer(ctx, &api.StartContainerRequest{Pod: pod, Container: ctr}); err != nil {
+		return fmt.Errorf("NRI StartContainer: %w", err)
+	}
+	return nil
+}
+
+// UpdateContainer lets plugins amend a resource update of ctr; it returns
+// the resources to apply (res, or what plugins asked for it instead).
+func (n *NRI) UpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container, res *api.LinuxResources) (*api.LinuxResources, error) {
+	if !n.Enabled() {
+		return res, nil
+	}
+	ctx, cancel := hookCtx(ctx)
+	defer cancel()
+	resp, err := n.a.UpdateContainer(ctx, &api.UpdateContainerRequest{Pod: pod, Container: ctr, LinuxResources: res})
+	if err != nil {
+		return nil, fmt.Errorf("NRI UpdateContainer: %w", err)
+	}
+	var others []*api.ContainerUpdate
+	for _, u := range resp.GetUpdate() {
+		if u.GetContainerId() == ctr.GetId() {
+			res = u.GetLinux().GetResources()
+			continue
+		}
+		others = append(others, u)
+	}
+	if err := n.apply(ctx, others, resp.GetEvict()); err != nil {
+		return nil, fmt.Errorf("NRI UpdateContainer: %w", err)
+	}
+	return res, nil
+}
+
+// StopContainer tells plugins a container stopped.
+func (n *NRI) StopContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	if !n.Enabled() {
+		return nil
+	}
+	ctx, cancel := hookCtx(ctx)
+	defer cancel()
+	resp, err := n.a.StopContainer(ctx, &api.StopContainerRequest{Pod: pod, Container: ctr})
+	if err != nil {
+		return fmt.Errorf("NRI StopContainer: %w", err)
+	}
+	return n.apply(ctx, resp.GetUpdate(), nil)
+}
+
+// Event relays a notification that needs no answer: PostCreate, PostStart,
+// PostUpdate and RemoveContainer.
+func (n *NRI) Event(ctx context.Context, ev api.Event, pod *api.PodSandbox, ctr *api.Container) error {
+	if !n.Enabled() {
+		return nil
+	}
+	ctx, cancel := hookCtx(ctx)
+	defer cancel()
+	var err error
+	switch ev {
+	case api.Event_POST_CREATE_CONTAINER:
+		err = n.a.PostCreateContainer(ctx, &api.PostCreateContainerRequest{Pod: pod, Container: ctr})
+	case api.Event_POST_START_CONTAINER:
+		err = n.a.PostStartContainer(ctx, &api.PostStartContainerRequest{Pod: pod, Container: ctr})
+	case api.Event_POST_UPDATE_CONTAINER:
+		err = n.a.PostUpdateContainer(ctx, &api.PostUpdateContainerRequest{Pod: pod, Container: ctr})
+	case api.Event_REMOVE_CONTAINER:
+		err = n.a.RemoveContainer(ctx, &api.RemoveContainerRequest{Pod: pod, Container: ctr})
+	default:
+		return fmt.Errorf("NRI event %v is not a notification", ev)
+	}
+	if err != nil {
+		return fmt.Errorf("NRI %v: %w", ev, err)
+	}
+	return nil
+}

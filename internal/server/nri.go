@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/cradle-runtime/cradle/internal/container"
+	"github.com/cradle-runtime/cradle/internal/nri"
+	"github.com/cradle-runtime/cradle/internal/sandbox"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// nriRuntime is what NRI plugins may ask of the server; a type of its own so
+// that these methods stay off the CRI server's method set.
+type nriRuntime struct{ s *Server }
+
+// startNRI serves NRI plugins. It runs after restore, so a plugin that
+// connects right away synchronizes with the complete state.
+func (s *Server) startNRI() error {
+	if err := s.nri.Start(); err != nil {
+		return err
+	}
+	if s.nri.Enabled() {
+		slog.Info("NRI enabled", "socket", s.cfg.NRI.SocketPath)
+	}
+	return nil
+}
+
+// nriPod is the pod a container event names; a bare ID if it is gone.
+func (s *Server) nriPod(id string) *api.PodSandbox {
+	if sb, err := s.sandboxes.Get(id); err == nil {
+		return nri.PodSandbox(sb.Get())
+	}
+	return &api.PodSandbox{Id: id}
+}
+
+// nriContainer converts r with the spec its bundle holds.
+func nriContainer(r container.Record) *api.Container {
+	spec, err := readSpec(r.Bundle)
+	if err != nil {
+		slog.Debug("read container spec for NRI", "container", r.ID, "error", err)
+	}
+	return nri.Container(r, spec)
+}
+
+func readSpec(bundle string) (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("decode spec: %w", err)
+	}
+	return &spec, nil
+}
+
+// nriEvent relays a notification; plugins cannot fail the CRI call with it.
+func (s *Server) nriEvent(ctx context.Context, ev api.Event, r container.Record) {
+	if !s.nri.Enabled() || r.Infra {
+		return
+	}
+	if err := s.nri.Event(ctx, ev, s.nriPod(r.SandboxID), nriContainer(r)); err != nil {
+		slog.Warn("NRI event failed", "event", ev.String(), "container", r.ID, "error", err)
+	}
+}
+
+// nriStopped tells plugins that a container stopped, once per container:
+// callers call it only on the transition to EXITED.
+func (s *Server) nriStopped(r container.Record) {
+	if !s.nri.Enabled() || r.Infra {
+		return
+	}
+	if err := s.nri.StopContainer(context.Background(), s.nriPod(r.SandboxID), nriContainer(r)); err != nil {
+		slog.Warn("NRI StopContainer failed", "container", r.ID, "error", err)
+	}
+}
+
+// State lists what a connecting plugin synchronizes with: pods that
+// RunPodSandbox returned, and their workload containers.
+func (n nriRuntime) State() ([]*api.PodSandbox, []*api.Container) {
+	var pods []*api.PodSandbox
+	for _, sb := range n.s.sandboxes.List() {
+		if r := sb.Get(); r.State != sandbox.Creating {
+			pods = append(pods, nri.PodSandbox(r))
+		}
+	}
+	var ctrs []*api.Container
+	for _, c := range n.s.containers.List() {
+		if r := c.Get(); !r.Infra {
+			ctrs = append(ctrs, nriContainer(r))
+		}
+	}
+	return pods, ctrs
+}
+
+// Update applies plugins' resource updates through the runtime, as
+// UpdateContainerResources does.
+func (n nriRuntime) Update(ctx context.Context, updates []*api.ContainerUpdate) ([]*api.ContainerUpdate, error) {
+	var failed []*api.ContainerUpdate
+	var errs []error
+	for _, u := range updates {
+		err := n.s.updateResources(ctx, u.GetContainerId(), u.GetLinux().GetResources().ToOCI())
+		if err == nil || u.GetIgnoreFailure() {
+			continue
+		}
+		failed = append(failed, u)
+		errs = append(errs, fmt.Errorf("update container %s: %w", u.GetContainerId(), err))
+	}
+	return failed, errors.Join(errs...)
+}
+
+// Evict stops the container; the kubelet sees it exit and acts.
+func (n nriRuntime) Evict(ctx context.Context, id, reason string) error {
+	c, err := n.s.containers.Get(id)
+	if err != nil {
+		return err
+	}
+	slog.Info("NRI plugin evicts container", "container", id, "reason", reason)
+	return n.s.stopContainer(ctx, c, 0)
+}
