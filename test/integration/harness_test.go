@@ -212,18 +212,6 @@ func (d *daemon) start() {
 		t.Fatal(err)
 	}
 	d.cmd = cmd
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if c, err := net.Dial("unix", d.sock); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			d.dumpLog()
-			t.Fatal("daemon did not start serving within 60s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	conn, err := grpc.NewClient("unix://"+d.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -231,6 +219,22 @@ func (d *daemon) start() {
 	d.conn = conn
 	d.rt = runtimeapi.NewRuntimeServiceClient(conn)
 	d.img = runtimeapi.NewImageServiceClient(conn)
+	// Ready means answering, not just accepting: after a kill -9, a dying
+	// child of the old daemon may still hold its listening socket.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := d.rt.Version(c, &runtimeapi.VersionRequest{})
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			d.dumpLog()
+			t.Fatalf("daemon did not start serving within 60s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // stop sends SIGTERM and waits; the daemon must exit 0.
