@@ -105,6 +105,11 @@ func listen(path string) (net.Listener, error) {
 // the dead daemon's listening socket for a moment, and connections then
 // queue without ever being served.
 func serving(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false // nothing listens: a stale socket file
+	}
+	c.Close()
 	conn, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return false
