@@ -133,10 +133,13 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 	}()
 	failpoint("run:after-record")
 
+	// Step timings go into the "ready" log line: where pod start time goes.
+	t0 := time.Now()
 	if err := s.pinNamespaces(sb); err != nil {
 		return "", err
 	}
 	failpoint("run:after-pin")
+	tPin := time.Now()
 	files, err := sandbox.WriteFiles(sb.Get().Dir, hostname(cfg), cfg.GetDnsConfig(), sandbox.HostIPC(cfg))
 	if err != nil {
 		return "", toStatus(err, "pod files")
@@ -160,11 +163,13 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 		}
 	}
 	failpoint("run:after-cni")
+	tNet := time.Now()
 	if s.needsInfra(sb.Get()) {
 		if err := s.startInfra(ctx, sb); err != nil {
 			return "", err
 		}
 	}
+	tInfra := time.Now()
 	// Plugins see the pod before anyone else can: it is still CREATING, so
 	// it is not listed and takes no containers until the hook returns.
 	unblock := s.nri.BlockSync()
@@ -179,7 +184,9 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 		}
 		return "", toStatus(err, "persist sandbox")
 	}
-	slog.Info("pod sandbox ready", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName())
+	slog.Info("pod sandbox ready", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName(),
+		"pin", tPin.Sub(t0).Round(time.Microsecond), "network", tNet.Sub(tPin).Round(time.Microsecond),
+		"infra", tInfra.Sub(tNet).Round(time.Microsecond), "total", time.Since(t0).Round(time.Microsecond))
 	return id, nil
 }
 
