@@ -122,4 +122,5 @@ func setupLogging(w io.Writer, level, format string) {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	slog.SetDefault(slog.New(h))
+	routeLogrus(logLevel.Level())
 }

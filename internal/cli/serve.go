@@ -134,6 +134,7 @@ func reloadOnSIGHUP(o *overrides) {
 			continue
 		}
 		logLevel.Set(parseLevel(cfg.LogLevel))
+		setLogrusLevel(logLevel.Level())
 		slog.Info("config reloaded", "log_level", cfg.LogLevel)
 	}
 }
