@@ -216,19 +216,26 @@ type specCase struct {
 	want func(s *specs.Spec)
 }
 
+// caseInput fakes the host a case describes and builds its input.
+func caseInput(t *testing.T, host func(*testHost), edit func(*ContainerInput)) *ContainerInput {
+	t.Helper()
+	h := defaultHost()
+	if host != nil {
+		host(&h)
+	}
+	useHost(t, h)
+	in := baseInput(t)
+	if edit != nil {
+		edit(in)
+	}
+	return in
+}
+
 func runSpecCases(t *testing.T, cases []specCase) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := defaultHost()
-			if c.host != nil {
-				c.host(&h)
-			}
-			useHost(t, h)
-			in := baseInput(t)
-			if c.in != nil {
-				c.in(in)
-			}
+			in := caseInput(t, c.host, c.in)
 			want := golden(in)
 			if c.want != nil {
 				c.want(want)
@@ -255,13 +262,7 @@ func runErrCases(t *testing.T, cases []errCase) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := defaultHost()
-			if c.host != nil {
-				c.host(&h)
-			}
-			useHost(t, h)
-			in := baseInput(t)
-			c.in(in)
+			in := caseInput(t, c.host, c.in)
 			s, err := ContainerSpec(in)
 			var fe *FieldError
 			if !errors.As(err, &fe) {
