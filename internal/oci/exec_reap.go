@@ -55,8 +55,11 @@ func reap(pid int) int {
 type procStat struct {
 	state           byte
 	ppid, pgrp, sid int
+	start           uint64 // start time in clock ticks since boot
 }
 
+// readStat parses /proc/PID/stat: the state, parent, group, session and
+// start time.
 func readStat(pid int) (procStat, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -67,14 +70,16 @@ func readStat(pid int) (procStat, bool) {
 	if i < 0 || i+2 >= len(s) {
 		return procStat{}, false
 	}
+	// f[0] is field 3 (state); the start time is field 22.
 	f := strings.Fields(s[i+2:])
-	if len(f) < 4 {
+	if len(f) < 20 {
 		return procStat{}, false
 	}
 	st := procStat{state: f[0][0]}
 	st.ppid, _ = strconv.Atoi(f[1])
 	st.pgrp, _ = strconv.Atoi(f[2])
 	st.sid, _ = strconv.Atoi(f[3])
+	st.start, _ = strconv.ParseUint(f[19], 10, 64)
 	return st, true
 }
 

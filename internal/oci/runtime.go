@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // ErrNotExist means the runtime has no state for the container.
@@ -275,24 +276,14 @@ func ReopenLog(bundle string) error {
 // ProcessStart returns a process's start time in clock ticks (field 22 of
 // /proc/PID/stat), which tells a live monitor from a reused PID.
 func ProcessStart(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed stat for %d", pid)
-	}
-	fields := strings.Fields(s[i+1:])
-	// fields[0] is field 3 (state); the start time is field 22.
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("short stat for %d", pid)
-	}
-	if fields[0] == "Z" || fields[0] == "X" {
+	st, ok := readStat(pid)
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("process %d: no readable /proc/%d/stat", pid, pid)
+	case st.state == 'Z' || st.state == 'X':
 		return 0, fmt.Errorf("process %d is a zombie", pid)
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	return st.start, nil
 }
 
 // Features is what `runtime features` says the runtime supports.
