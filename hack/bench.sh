@@ -48,6 +48,8 @@ BENCH_BIN=$REPO/bin/cradle-bench
 CRADLE_BIN=$REPO/bin/cradle
 
 log() { echo "bench.sh: $*" >&2; }
+# shellcheck source=hack/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $(id -u) == 0 ]] || { log "needs root"; exit 1; }
 
@@ -211,21 +213,6 @@ start_daemons() {
 	wait_socket containerd "$CTR_PID" "$CTR_SOCK" "$CTR_DIR/containerd.log"
 }
 
-stop_pid() { # name pid
-	local name=$1 pid=$2
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 300); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "$name did not exit within 30s of SIGTERM; killing it"
-		kill -KILL "$pid" 2>/dev/null || true
-		LEAKS+=("$name ignored SIGTERM")
-	fi
-	wait "$pid" 2>/dev/null || true
-}
 
 stop_daemons() {
 	stop_pid cradle "${CR_PID:-}"

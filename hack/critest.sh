@@ -33,6 +33,8 @@ LOG=$STATE/critest.log
 DAEMON_LOG=$STATE/cradle.log
 
 log() { echo "critest.sh: $*" >&2; }
+# shellcheck source=hack/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $(id -u) == 0 ]] || { log "needs root"; exit 1; }
 [[ -x $CRADLE_BIN ]] || { log "$CRADLE_BIN is missing; run make build"; exit 1; }
@@ -138,18 +140,7 @@ start_daemon() {
 }
 
 stop_daemon() {
-	[[ -n ${DAEMON_PID:-} ]] || return 0
-	kill -TERM "$DAEMON_PID" 2>/dev/null || true
-	for _ in $(seq 300); do
-		kill -0 "$DAEMON_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$DAEMON_PID" 2>/dev/null; then
-		log "cradle did not exit within 30s of SIGTERM; killing it"
-		kill -KILL "$DAEMON_PID" 2>/dev/null || true
-		LEAKS+=("daemon ignored SIGTERM")
-	fi
-	wait "$DAEMON_PID" 2>/dev/null || true
+	stop_pid cradle "${DAEMON_PID:-}"
 	DAEMON_PID=
 }
 
