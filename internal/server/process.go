@@ -31,8 +31,6 @@ func reapConmon(pid int) {
 	}
 }
 
-func osHostname() (string, error) { return os.Hostname() }
-
 func rlimit(u config.Ulimit) specs.POSIXRlimit {
 	return specs.POSIXRlimit{Type: u.Type(), Soft: u.Soft, Hard: u.Hard}
 }

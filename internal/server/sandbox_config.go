@@ -2,6 +2,7 @@ package server
 
 import (
 	"math"
+	"os"
 	"strconv"
 	"strings"
 
@@ -42,7 +43,7 @@ func podIDMaps(cfg *runtimeapi.PodSandboxConfig) (uids, gids []netns.IDMap, err 
 
 func hostname(cfg *runtimeapi.PodSandboxConfig) string {
 	if sandbox.HostNetwork(cfg) {
-		h, _ := osHostname()
+		h, _ := os.Hostname()
 		return h
 	}
 	if cfg.GetHostname() != "" {
