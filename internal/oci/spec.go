@@ -22,6 +22,19 @@ func fieldErr(field, format string, a ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
 }
 
+// HostError is a request the host can't serve, such as a limit for a cgroup
+// controller it lacks; the server maps it to FailedPrecondition.
+type HostError struct {
+	Field string
+	Msg   string
+}
+
+func (e *HostError) Error() string { return e.Field + ": " + e.Msg }
+
+func hostErr(field, format string, a ...any) error {
+	return &HostError{Field: field, Msg: fmt.Sprintf(format, a...)}
+}
+
 // Sandbox is what a container takes from its pod.
 type Sandbox struct {
 	ID, Name, Namespace, UID string

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
+	"github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/selinux/go-selinux"
 	"github.com/opencontainers/selinux/go-selinux/label"
@@ -26,6 +27,8 @@ var (
 	hostDevices = func() ([]specs.LinuxDevice, error) { return devicesUnder("/dev", "/dev", true) }
 	// hostSwap reports whether the memory cgroup can limit swap.
 	hostSwap = swapAccounting
+	// hostControllers lists the cgroup controllers the host has mounted.
+	hostControllers = cgroupControllers
 	// hostCgroup2 reports whether the host runs the unified cgroup hierarchy.
 	hostCgroup2 = func() bool {
 		_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
@@ -47,4 +50,22 @@ func swapAccounting() bool {
 	}
 	m, _ := filepath.Glob("/sys/fs/cgroup/*/memory.swap.max")
 	return len(m) > 0
+}
+
+// cgroupControllers lists the cgroup controllers that can be used: the
+// mounted v1 hierarchies, or the v2 root's controllers. A controller the
+// kernel knows but nobody mounted (hugetlb on this kind of hybrid host)
+// is not there.
+func cgroupControllers() map[string]bool {
+	mounts, err := cgroups.GetCgroupMounts(false)
+	if err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, m := range mounts {
+		for _, s := range m.Subsystems {
+			out[s] = true
+		}
+	}
+	return out
 }

@@ -14,6 +14,7 @@ func TestResources(t *testing.T) {
 	runSpecCases(t, []specCase{
 		{
 			name: "every limit",
+			host: func(h *testHost) { h.cgroup2 = true },
 			in: func(in *ContainerInput) {
 				in.Defaults.PidsLimit = 100
 				r := resources(in)
@@ -26,12 +27,36 @@ func TestResources(t *testing.T) {
 			},
 			want: func(s *specs.Spec) {
 				adj(500)(s)
+				s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 				r := s.Linux.Resources
 				r.Pids = &specs.LinuxPids{Limit: i64(100)}
 				r.CPU = &specs.LinuxCPU{Period: u64(100000), Quota: i64(50000), Shares: u64(512), Cpus: "0-1", Mems: "0"}
 				r.Memory = &specs.LinuxMemory{Limit: i64(256 << 20), Swap: i64(256 << 20)}
 				r.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}, {Pagesize: "1GB", Limit: 0}}
 				r.Unified = map[string]string{"memory.high": "200000000"}
+			},
+		},
+		{
+			// The kubelet sends a zero limit for every page size the node
+			// has; without the controller that asks nothing.
+			name: "zero hugepage limits dropped without hugetlb",
+			host: func(h *testHost) { delete(h.controllers, "hugetlb") },
+			in: func(in *ContainerInput) {
+				r := resources(in)
+				r.MemoryLimitInBytes = 1 << 20
+				r.HugepageLimits = []*runtimeapi.HugepageLimit{{PageSize: "2MB"}, {PageSize: "1GB"}}
+			},
+			want: func(s *specs.Spec) {
+				s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: i64(1 << 20), Swap: i64(1 << 20)}
+			},
+		},
+		{
+			name: "unset limits dropped without their controllers",
+			host: func(h *testHost) { h.controllers = map[string]bool{} },
+			in: func(in *ContainerInput) {
+				in.Defaults.PidsLimit = 100
+				r := resources(in)
+				r.CpuQuota = -1
 			},
 		},
 		{
@@ -116,6 +141,37 @@ func TestResources(t *testing.T) {
 			name:  "cgroupfs with a slice parent",
 			in:    func(in *ContainerInput) { in.Sandbox.CgroupParent = "kubepods.slice" },
 			field: "linux.cgroup_parent", msg: "is a systemd slice, but the runtime uses the cgroupfs driver",
+		},
+		{
+			name: "a hugepage limit without hugetlb",
+			host: func(h *testHost) { delete(h.controllers, "hugetlb") },
+			in: func(in *ContainerInput) {
+				resources(in).HugepageLimits = []*runtimeapi.HugepageLimit{{PageSize: "1GB"}, {PageSize: "2MB", Limit: 4 << 20}}
+			},
+			field: "linux.resources.hugepage_limits[2MB]", msg: "no hugetlb cgroup controller", hostLimit: true,
+		},
+		{
+			name:  "a cpuset without the cpuset controller",
+			host:  func(h *testHost) { delete(h.controllers, "cpuset") },
+			in:    func(in *ContainerInput) { resources(in).CpusetCpus = "0" },
+			field: "linux.resources.cpuset_cpus", msg: "no cpuset cgroup controller", hostLimit: true,
+		},
+		{
+			name:  "a CPU quota without the cpu controller",
+			host:  func(h *testHost) { delete(h.controllers, "cpu") },
+			in:    func(in *ContainerInput) { resources(in).CpuQuota = 50000 },
+			field: "linux.resources.cpu_quota", msg: "no cpu cgroup controller", hostLimit: true,
+		},
+		{
+			name:  "a memory limit without the memory controller",
+			host:  func(h *testHost) { delete(h.controllers, "memory") },
+			in:    func(in *ContainerInput) { resources(in).MemoryLimitInBytes = 1 << 20 },
+			field: "linux.resources.memory_limit_in_bytes", msg: "no memory cgroup controller", hostLimit: true,
+		},
+		{
+			name:  "unified resources on cgroup v1",
+			in:    func(in *ContainerInput) { resources(in).Unified = map[string]string{"memory.high": "1"} },
+			field: "linux.resources.unified", msg: "unified cgroup v2", hostLimit: true,
 		},
 	})
 	useHost(t, defaultHost())

@@ -173,10 +173,12 @@ type testHost struct {
 	mounts                           []*mountinfo.Info
 	apparmor, selinux, swap, cgroup2 bool
 	devices                          []specs.LinuxDevice
+	controllers                      map[string]bool
 }
 
 func defaultHost() testHost {
-	return testHost{mounts: []*mountinfo.Info{{Mountpoint: "/"}}, swap: true}
+	return testHost{mounts: []*mountinfo.Info{{Mountpoint: "/"}}, swap: true,
+		controllers: map[string]bool{"cpu": true, "cpuset": true, "memory": true, "pids": true, "hugetlb": true}}
 }
 
 // fakeLabels stands for label.InitLabels on an SELinux host.
@@ -195,10 +197,11 @@ func fakeLabels(opts []string) (string, string, error) {
 
 func useHost(t *testing.T, h testHost) {
 	t.Helper()
-	m, a, s, l, d, sw, c2 := hostMounts, hostAppArmor, hostSELinux, selinuxInitLabels, hostDevices, hostSwap, hostCgroup2
+	m, a, s, l, d, sw, c2, ctl := hostMounts, hostAppArmor, hostSELinux, selinuxInitLabels, hostDevices, hostSwap, hostCgroup2, hostControllers
 	t.Cleanup(func() {
-		hostMounts, hostAppArmor, hostSELinux, selinuxInitLabels, hostDevices, hostSwap, hostCgroup2 = m, a, s, l, d, sw, c2
+		hostMounts, hostAppArmor, hostSELinux, selinuxInitLabels, hostDevices, hostSwap, hostCgroup2, hostControllers = m, a, s, l, d, sw, c2, ctl
 	})
+	hostControllers = func() map[string]bool { return h.controllers }
 	hostMounts = func() ([]*mountinfo.Info, error) { return h.mounts, nil }
 	hostAppArmor = func() bool { return h.apparmor }
 	hostSELinux = func() bool { return h.selinux }
@@ -249,13 +252,15 @@ func runSpecCases(t *testing.T, cases []specCase) {
 	}
 }
 
-// errCase is an input that must be refused with a FieldError.
+// errCase is an input that must be refused with a FieldError, or with a
+// HostError when hostLimit is set.
 type errCase struct {
-	name  string
-	host  func(h *testHost)
-	in    func(in *ContainerInput)
-	field string
-	msg   string // a part of the message
+	name      string
+	host      func(h *testHost)
+	in        func(in *ContainerInput)
+	field     string
+	msg       string // a part of the message
+	hostLimit bool
 }
 
 func runErrCases(t *testing.T, cases []errCase) {
@@ -265,8 +270,10 @@ func runErrCases(t *testing.T, cases []errCase) {
 			in := caseInput(t, c.host, c.in)
 			s, err := ContainerSpec(in)
 			var fe *FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("got %v (spec %v), want a FieldError on %s", err, s != nil, c.field)
+			if he := (*HostError)(nil); c.hostLimit && errors.As(err, &he) {
+				fe = &FieldError{Field: he.Field, Msg: he.Msg}
+			} else if c.hostLimit || !errors.As(err, &fe) {
+				t.Fatalf("got %v (spec %v), want a FieldError (host limit %v) on %s", err, s != nil, c.hostLimit, c.field)
 			}
 			if fe.Field != c.field || !strings.Contains(fe.Msg, c.msg) {
 				t.Errorf("got %s: %s\nwant %s: ...%s...", fe.Field, fe.Msg, c.field, c.msg)

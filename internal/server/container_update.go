@@ -36,7 +36,10 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.U
 	if err != nil {
 		return nil, toStatus(err, "runtime")
 	}
-	res := linuxResources(lin)
+	res, err := oci.Resources(lin, "linux")
+	if err != nil {
+		return nil, toStatus(err, "update container %s", r.ID)
+	}
 	if s.nri.Enabled() && !r.Infra {
 		// Plugins may amend the update; what they return replaces it.
 		in := api.FromOCILinuxResources(res, nil)
@@ -93,37 +96,6 @@ func (s *Server) updateResources(ctx context.Context, id string, res *specs.Linu
 		return err
 	}
 	return rt.Update(context.WithoutCancel(ctx), r.ID, res)
-}
-
-func linuxResources(l *runtimeapi.LinuxContainerResources) *specs.LinuxResources {
-	res := &specs.LinuxResources{CPU: &specs.LinuxCPU{}, Memory: &specs.LinuxMemory{}}
-	if v := l.GetCpuShares(); v > 0 {
-		u := uint64(v)
-		res.CPU.Shares = &u
-	}
-	if v := l.GetCpuQuota(); v != 0 {
-		res.CPU.Quota = &v
-	}
-	if v := l.GetCpuPeriod(); v > 0 {
-		u := uint64(v)
-		res.CPU.Period = &u
-	}
-	res.CPU.Cpus, res.CPU.Mems = l.GetCpusetCpus(), l.GetCpusetMems()
-	if v := l.GetMemoryLimitInBytes(); v > 0 {
-		res.Memory.Limit = &v
-		swap := v
-		if s := l.GetMemorySwapLimitInBytes(); s > 0 {
-			swap = s
-		}
-		res.Memory.Swap = &swap
-	}
-	for _, h := range l.GetHugepageLimits() {
-		res.HugepageLimits = append(res.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: h.GetPageSize(), Limit: h.GetLimit()})
-	}
-	if len(l.GetUnified()) > 0 {
-		res.Unified = l.GetUnified()
-	}
-	return res
 }
 
 // ReopenContainerLog makes conmon reopen the log after the kubelet rotated

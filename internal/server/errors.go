@@ -31,6 +31,7 @@ func toStatus(err error, format string, a ...any) error {
 	}
 	msg := fmt.Sprintf(format, a...) + ": " + err.Error()
 	var fe *oci.FieldError
+	var he *oci.HostError
 	switch {
 	case errors.As(err, &fe), errors.Is(err, image.ErrInvalidReference), errors.Is(err, image.ErrInvalidSubPath),
 		errors.Is(err, netns.ErrNotNamespaced), errors.Is(err, netns.ErrHostNamespace):
@@ -39,7 +40,7 @@ func toStatus(err error, format string, a ...any) error {
 		return status.Error(codes.NotFound, msg)
 	case errors.Is(err, store.ErrAmbiguous):
 		return status.Error(codes.InvalidArgument, msg)
-	case errors.Is(err, image.ErrInUse):
+	case errors.As(err, &he), errors.Is(err, image.ErrInUse):
 		return status.Error(codes.FailedPrecondition, msg)
 	case errors.Is(err, image.ErrUnauthorized):
 		return status.Error(codes.Unauthenticated, msg)
