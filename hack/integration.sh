@@ -12,6 +12,9 @@ test/images/build.sh
 export CRADLE_BIN=$PWD/bin/cradle
 CRADLE_TEST_RUNC=$(hack/install-runc.sh)
 export CRADLE_TEST_RUNC
+# The kubelet tests drive cradle with a real, standalone kubelet.
+CRADLE_TEST_KUBELET=$(hack/install-kubelet.sh)
+export CRADLE_TEST_KUBELET
 log=${TMPDIR:-/tmp}/cradle-integration.log
 status=0
 go test -tags "containers_image_openpgp exclude_graphdriver_btrfs" -count=1 -timeout 40m -v ./test/integration/ >"$log" 2>&1 || status=$?
