@@ -34,6 +34,10 @@ func validateContainerConfig(c *runtimeapi.ContainerConfig) error {
 		return invalid("config.metadata.name", "is empty")
 	case c.GetImage() == nil || c.GetImage().GetImage() == "":
 		return invalid("config.image.image", "is empty")
+	case c.GetLogPath() != "" && !filepath.IsLocal(c.GetLogPath()):
+		// The log file is created by the runtime as root: a path out of
+		// the pod's log directory would write anywhere on the host.
+		return invalid("config.log_path", "%q is not a relative path inside the pod's log directory", c.GetLogPath())
 	}
 	sc := c.GetLinux().GetSecurityContext()
 	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {

@@ -43,6 +43,8 @@ func validateSandboxConfig(c *runtimeapi.PodSandboxConfig) error {
 		return invalid("config.metadata.namespace", "is empty")
 	case m.GetUid() == "":
 		return invalid("config.metadata.uid", "is empty")
+	case c.GetLogDirectory() != "" && !filepath.IsAbs(c.GetLogDirectory()):
+		return invalid("config.log_directory", "%q is not an absolute path", c.GetLogDirectory())
 	}
 	return nil
 }

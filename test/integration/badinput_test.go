@@ -40,6 +40,11 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 	_, err = d.rt.RunPodSandbox(c, &runtimeapi.RunPodSandboxRequest{Config: bad})
 	wantCode(t, "RunPodSandbox non-namespaced sysctl", err, codes.InvalidArgument, "vm.swappiness")
 
+	relLogs := d.podConfig(t, "x")
+	relLogs.LogDirectory = "relative/logs"
+	_, err = d.rt.RunPodSandbox(c, &runtimeapi.RunPodSandboxRequest{Config: relLogs})
+	wantCode(t, "RunPodSandbox relative log directory", err, codes.InvalidArgument, "config.log_directory")
+
 	_, err = d.rt.PodSandboxStatus(c, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: "deadbeef"})
 	wantCode(t, "PodSandboxStatus unknown", err, codes.NotFound, "")
 	_, err = d.rt.ContainerStatus(c, &runtimeapi.ContainerStatusRequest{ContainerId: "deadbeef"})
@@ -83,6 +88,18 @@ func TestBadInputGetsClearStatus(t *testing.T) {
 	capc.Linux.SecurityContext.Capabilities = &runtimeapi.Capability{AddCapabilities: []string{"CAP_MADE_UP"}}
 	_, err = d.rt.CreateContainer(c, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: capc})
 	wantCode(t, "CreateContainer unknown capability", err, codes.InvalidArgument, "CAP_MADE_UP")
+	// A log path out of the pod's log directory: refused, and no file
+	// appears where it pointed.
+	outside := filepath.Join(t.TempDir(), "escaped.log")
+	for _, lp := range []string{"../../../../../../../.." + outside, outside} {
+		esc := containerConfig("esc", "true")
+		esc.LogPath = lp
+		_, err = d.rt.CreateContainer(c, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: esc, SandboxConfig: podCfg})
+		wantCode(t, "CreateContainer log_path "+lp, err, codes.InvalidArgument, "config.log_path")
+		if _, err := os.Stat(outside); err == nil {
+			t.Errorf("log_path %q created %s", lp, outside)
+		}
+	}
 
 	// A runtime failure (no such binary) fails create and leaves nothing.
 	_, err = d.rt.CreateContainer(c, &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: containerConfig("nobin", "/no/such/binary")})
