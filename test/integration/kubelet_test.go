@@ -196,7 +196,9 @@ func TestKubeletStaticPods(t *testing.T) {
 	})
 }
 
-// crashPod exits non-zero at once: the kubelet restarts it with back-off.
+// crashPod exits non-zero after 2 s: the kubelet restarts it with
+// back-off. The 2 s let the test see an attempt running, when the one
+// before it is the newest dead container, which container GC keeps.
 const crashPod = `apiVersion: v1
 kind: Pod
 metadata: {name: crash, namespace: default}
@@ -204,7 +206,7 @@ spec:
   containers:
   - name: c
     image: registry.k8s.io/e2e-test-images/busybox:1.29-2
-    command: ["sh", "-c", "echo crashing; exit 3"]
+    command: ["sh", "-c", "echo crashing; sleep 2; exit 3"]
 `
 
 // chattyPod writes 600 numbered lines of about 100 bytes over about 12 s.
@@ -247,14 +249,15 @@ func TestKubeletRestartsLogsAndOOM(t *testing.T) {
 		if c.State.Waiting != nil && c.State.Waiting.Reason == "CrashLoopBackOff" {
 			backedOff = true
 		}
-		return backedOff && c.RestartCount >= 2
+		return backedOff && c.RestartCount >= 2 && c.State.Running != nil
 	})
 	c := crash.container("c")
 	t.Logf("kubelet: %v", crash)
 	if lt := c.LastState.Terminated; lt == nil || lt.ExitCode != 3 || lt.Reason != "Error" {
 		t.Errorf("last state %+v, want terminated(Error, 3)", lt)
 	}
-	// The previous attempt's log, where `kubectl logs --previous` reads it.
+	// The previous attempt's log, where `kubectl logs --previous` reads it:
+	// attempt N runs, so N-1 is the one before.
 	prev := filepath.Join(k.logDir(crash, "c"), strconv.Itoa(c.RestartCount-1)+".log")
 	logOf(t, prev, "crashing")
 
