@@ -155,6 +155,13 @@ func cgroupsPath(in *ContainerInput) (string, error) {
 	if parent == "" {
 		parent = in.Defaults.CgroupParent
 	}
+	// ".." would climb out of the hierarchy (path.Join cleans it away
+	// silently, up to the root) and leave cgroups there.
+	for _, seg := range strings.Split(parent, "/") {
+		if seg == ".." {
+			return "", fieldErr(field, "%q has a \"..\" segment: a cgroup parent may not leave the hierarchy", parent)
+		}
+	}
 	switch in.Defaults.CgroupDriver {
 	case CgroupDriverSystemd:
 		if parent == "" {

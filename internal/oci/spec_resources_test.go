@@ -143,6 +143,11 @@ func TestResources(t *testing.T) {
 			field: "linux.cgroup_parent", msg: "is a systemd slice, but the runtime uses the cgroupfs driver",
 		},
 		{
+			name:  "a cgroup parent that climbs out",
+			in:    func(in *ContainerInput) { in.Sandbox.CgroupParent = "/kubepods/../../../escape" },
+			field: "linux.cgroup_parent", msg: `has a ".." segment`,
+		},
+		{
 			name: "a hugepage limit without hugetlb",
 			host: func(h *testHost) { delete(h.controllers, "hugetlb") },
 			in: func(in *ContainerInput) {
