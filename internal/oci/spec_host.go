@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/cgroups"
@@ -27,8 +28,9 @@ var (
 	hostDevices = func() ([]specs.LinuxDevice, error) { return devicesUnder("/dev", "/dev", true) }
 	// hostSwap reports whether the memory cgroup can limit swap.
 	hostSwap = swapAccounting
-	// hostControllers lists the cgroup controllers the host has mounted.
-	hostControllers = cgroupControllers
+	// hostControllers lists the cgroup controllers the host has mounted:
+	// read once, not on every container create and update.
+	hostControllers = sync.OnceValue(cgroupControllers)
 	// hostCgroup2 reports whether the host runs the unified cgroup hierarchy.
 	hostCgroup2 = func() bool {
 		_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")

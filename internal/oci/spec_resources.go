@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -157,10 +158,8 @@ func cgroupsPath(in *ContainerInput) (string, error) {
 	}
 	// ".." would climb out of the hierarchy (path.Join cleans it away
 	// silently, up to the root) and leave cgroups there.
-	for _, seg := range strings.Split(parent, "/") {
-		if seg == ".." {
-			return "", fieldErr(field, "%q has a \"..\" segment: a cgroup parent may not leave the hierarchy", parent)
-		}
+	if slices.Contains(strings.Split(parent, "/"), "..") {
+		return "", fieldErr(field, "%q has a \"..\" segment: a cgroup parent may not leave the hierarchy", parent)
 	}
 	switch in.Defaults.CgroupDriver {
 	case CgroupDriverSystemd:
