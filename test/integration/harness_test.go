@@ -394,10 +394,7 @@ func (d *daemon) assertNoLeaks() {
 			_ = os.Remove("/var/run/netns/" + n)
 		}
 	}
-	out, _ := exec.Command("sh", "-c", "grep -E '"+d.dir+"|"+d.runroot+"' /proc/self/mountinfo | awk '{print $5}' | sort -r").Output()
-	for _, m := range strings.Fields(string(out)) {
-		_ = syscall.Unmount(m, syscall.MNT_DETACH)
-	}
+	unmountUnder(d.dir, d.runroot)
 	_ = os.RemoveAll(d.runroot)
 	_ = exec.Command("ip", "link", "del", d.bridge).Run()
 	for _, ctrl := range []string{"memory", "pids", "cpu,cpuacct", "cpuset", "blkio", "devices", "freezer", "net_cls,net_prio", "perf_event", "hugetlb", "systemd", "unified", "misc", "rdma"} {
@@ -409,6 +406,15 @@ func (d *daemon) assertNoLeaks() {
 			}
 		}
 		_ = os.Remove(p)
+	}
+}
+
+// unmountUnder detaches every mount below the given directories, deepest
+// first.
+func unmountUnder(dirs ...string) {
+	out, _ := exec.Command("sh", "-c", "grep -E '"+strings.Join(dirs, "|")+"' /proc/self/mountinfo | awk '{print $5}' | sort -r").Output()
+	for _, m := range strings.Fields(string(out)) {
+		_ = syscall.Unmount(m, syscall.MNT_DETACH)
 	}
 }
 

@@ -244,23 +244,21 @@ func (k *kubelet) pods() (map[string]kPod, error) {
 func (k *kubelet) waitPod(name string, timeout time.Duration, what string, cond func(kPod) bool) kPod {
 	k.t.Helper()
 	var last kPod
-	deadline := time.Now().Add(timeout)
-	for {
+	eventually(k.t, timeout, func() string {
 		pods, err := k.pods()
-		if err == nil {
-			if p, ok := pods[name]; ok {
-				last = p
-				if cond(p) {
-					return p
-				}
-			}
+		if err != nil {
+			return what + ": " + err.Error()
 		}
-		if time.Now().After(deadline) {
-			k.dumpLog()
-			k.t.Fatalf("timed out after %s waiting for %s: %v (err %v)", timeout, what, last, err)
+		p, ok := pods[name]
+		if !ok {
+			return what + ": the kubelet reports no pod " + name
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		if last = p; !cond(p) {
+			return what + ": " + p.String()
+		}
+		return ""
+	})
+	return last
 }
 
 // logDir is the kubelet's log directory of a container of a static pod.
@@ -309,6 +307,9 @@ func (k *kubelet) stop() {
 // fails the test for cgroups cradle left under the kubelet's root, and
 // then removes the kubelet's own cgroups and mounts.
 func (k *kubelet) cleanup() {
+	if k.t.Failed() {
+		k.dumpLog()
+	}
 	k.stop()
 	if k.d.cmd != nil {
 		if resp, err := k.d.rt.ListPodSandbox(ctx(k.t), nil); err == nil {
@@ -335,8 +336,5 @@ func (k *kubelet) cleanup() {
 			_ = os.Remove(p)
 		}
 	}
-	out, _ := exec.Command("sh", "-c", "grep -F '"+k.dir+"' /proc/self/mountinfo | awk '{print $5}' | sort -r").Output()
-	for _, m := range strings.Fields(string(out)) {
-		_ = syscall.Unmount(m, syscall.MNT_DETACH)
-	}
+	unmountUnder(k.dir)
 }
