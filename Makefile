@@ -4,7 +4,7 @@ TAGS      := containers_image_openpgp exclude_graphdriver_btrfs
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/cradle-runtime/cradle/internal/version.Version=$(VERSION)
 
-.PHONY: build run test unit integration critest bench deps test-deps vet clean
+.PHONY: build run test unit fuzz integration critest bench deps test-deps vet clean
 
 build:
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/cradle ./cmd/cradle
@@ -28,6 +28,10 @@ vet:
 unit:
 	$(GO) test -tags "$(TAGS)" ./internal/...
 
+# Each Go fuzz target for FUZZTIME (30s); see hack/fuzz.sh.
+fuzz:
+	hack/fuzz.sh
+
 integration: build
 	hack/integration.sh
 
@@ -36,7 +40,7 @@ integration: build
 critest: build
 	hack/critest.sh
 
-test: test-deps vet unit integration critest
+test: test-deps vet unit fuzz integration critest
 
 # Benchmark against containerd (Debian's package) in the same run: latency
 # percentiles and memory per pod, both daemons with their own state; not

@@ -3,6 +3,7 @@ package oci
 import (
 	"fmt"
 
+	"github.com/cradle-runtime/cradle/internal/validate"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-tools/generate"
@@ -10,13 +11,9 @@ import (
 )
 
 // FieldError is bad input in a named CRI field; the server maps it to
-// InvalidArgument.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+// InvalidArgument. It is validate's type: one refusal, whether found up
+// front or while building the spec.
+type FieldError = validate.Error
 
 func fieldErr(field, format string, a ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}

@@ -6,10 +6,10 @@ import (
 	"maps"
 	"os"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/cradle-runtime/cradle/internal/validate"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-tools/generate"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -156,10 +156,9 @@ func cgroupsPath(in *ContainerInput) (string, error) {
 	if parent == "" {
 		parent = in.Defaults.CgroupParent
 	}
-	// ".." would climb out of the hierarchy (path.Join cleans it away
-	// silently, up to the root) and leave cgroups there.
-	if slices.Contains(strings.Split(parent, "/"), "..") {
-		return "", fieldErr(field, "%q has a \"..\" segment: a cgroup parent may not leave the hierarchy", parent)
+	// The daemon's default too: path.Join would clean ".." away silently.
+	if err := validate.CgroupParent(field, parent); err != nil {
+		return "", err
 	}
 	switch in.Defaults.CgroupDriver {
 	case CgroupDriverSystemd:

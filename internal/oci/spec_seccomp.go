@@ -1,9 +1,12 @@
 package oci
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/moby/profiles/seccomp"
 	"github.com/opencontainers/runtime-tools/generate"
@@ -82,7 +85,7 @@ func setSeccomp(g *generate.Generator, in *ContainerInput) error {
 		if !filepath.IsAbs(p.ref) {
 			return fieldErr(p.field, "seccomp profile %q is not an absolute path", p.ref)
 		}
-		body, err := os.ReadFile(p.ref)
+		body, err := readProfile(p.ref)
 		if err != nil {
 			return fieldErr(p.field, "seccomp profile: %v", err)
 		}
@@ -95,4 +98,29 @@ func setSeccomp(g *generate.Generator, in *ContainerInput) error {
 		return fieldErr("linux.security_context.seccomp.profile_type", "unknown profile type %v", p.typ)
 	}
 	return nil
+}
+
+// maxProfileSize bounds a localhost profile; the moby default is 20 KiB.
+const maxProfileSize = 1 << 20
+
+// readProfile reads a regular file of at most maxProfileSize: a path the
+// request names could be a FIFO or /dev/zero, which would hang or exhaust
+// the daemon.
+func readProfile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > maxProfileSize {
+		return nil, fmt.Errorf("%s is %d bytes; the limit is %d", path, fi.Size(), maxProfileSize)
+	}
+	return io.ReadAll(io.LimitReader(f, maxProfileSize+1))
 }

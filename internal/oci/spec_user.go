@@ -1,11 +1,14 @@
 package oci
 
 import (
+	"fmt"
+	"io"
 	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/moby/sys/user"
 	"github.com/opencontainers/runtime-tools/generate"
@@ -30,15 +33,32 @@ func readUserDB(rootfs string) userDB {
 		return db
 	}
 	defer root.Close()
-	if f, err := root.Open("etc/passwd"); err == nil {
-		db.users, _ = user.ParsePasswd(f)
+	if f, err := openImageFile(root, "etc/passwd"); err == nil {
+		db.users, _ = user.ParsePasswd(io.LimitReader(f, maxUserDBSize))
 		f.Close()
 	}
-	if f, err := root.Open("etc/group"); err == nil {
-		db.groups, _ = user.ParseGroup(f)
+	if f, err := openImageFile(root, "etc/group"); err == nil {
+		db.groups, _ = user.ParseGroup(io.LimitReader(f, maxUserDBSize))
 		f.Close()
 	}
 	return db
+}
+
+// maxUserDBSize bounds what is read of an image's passwd or group file.
+const maxUserDBSize = 16 << 20
+
+// openImageFile opens a regular file of the image: a FIFO or device there
+// would block or never end the read, holding up the create.
+func openImageFile(root *os.Root, name string) (*os.File, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	return f, nil
 }
 
 func (db userDB) byUID(uid int64) *user.User {

@@ -17,34 +17,13 @@ import (
 	"github.com/cradle-runtime/cradle/internal/nri"
 	"github.com/cradle-runtime/cradle/internal/oci"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
+	"github.com/cradle-runtime/cradle/internal/validate"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
-
-func validateContainerConfig(c *runtimeapi.ContainerConfig) error {
-	switch {
-	case c == nil:
-		return invalid("config", "is required")
-	case c.GetMetadata() == nil:
-		return invalid("config.metadata", "is required")
-	case c.GetMetadata().GetName() == "":
-		return invalid("config.metadata.name", "is empty")
-	case c.GetImage() == nil || c.GetImage().GetImage() == "":
-		return invalid("config.image.image", "is empty")
-	case c.GetLogPath() != "" && !filepath.IsLocal(c.GetLogPath()):
-		// The log file is created by the runtime as root: a path out of
-		// the pod's log directory would write anywhere on the host.
-		return invalid("config.log_path", "%q is not a relative path inside the pod's log directory", c.GetLogPath())
-	}
-	sc := c.GetLinux().GetSecurityContext()
-	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
-		return invalid("linux.security_context.run_as_group", "needs run_as_user or run_as_username")
-	}
-	return nil
-}
 
 // CreateContainer builds the container's spec and creates it in the
 // runtime. On any failure nothing is left behind.
@@ -53,7 +32,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if req.GetPodSandboxId() == "" {
 		return nil, invalid("pod_sandbox_id", "is empty")
 	}
-	if err := validateContainerConfig(cfg); err != nil {
+	if err := checked(validate.Container(cfg)); err != nil {
 		return nil, err
 	}
 	sb, err := s.sandboxes.Get(req.GetPodSandboxId())

@@ -13,6 +13,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/oci"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/streaming"
+	"github.com/cradle-runtime/cradle/internal/validate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -45,8 +46,8 @@ func (s *Server) stopStreaming() {
 // ExecSync runs a command in a container and returns its exit code and
 // output. At the timeout the command and all it started are killed.
 func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
-	if len(req.GetCmd()) == 0 {
-		return nil, invalid("cmd", "is empty")
+	if err := checked(validate.Exec("cmd", req.GetCmd())); err != nil {
+		return nil, err
 	}
 	if req.GetTimeout() < 0 {
 		return nil, invalid("timeout", "%d is negative", req.GetTimeout())
@@ -75,8 +76,8 @@ func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) 
 
 // Exec prepares a streaming exec and returns its URL.
 func (s *Server) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	if len(req.GetCmd()) == 0 {
-		return nil, invalid("cmd", "is empty")
+	if err := checked(validate.Exec("cmd", req.GetCmd())); err != nil {
+		return nil, err
 	}
 	r, _, err := s.execTarget(req.GetContainerId(), "exec in")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/containerd/nri/pkg/api"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/validate"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,6 +26,9 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.U
 	lin := req.GetLinux()
 	if lin == nil {
 		return nil, invalid("linux", "is required")
+	}
+	if err := checked(validate.Resources("linux", lin)); err != nil {
+		return nil, err
 	}
 	c.Op.Lock()
 	defer c.Op.Unlock()

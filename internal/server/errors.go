@@ -21,6 +21,15 @@ func invalid(field, format string, a ...any) error {
 	return status.Errorf(codes.InvalidArgument, "%s: %s", field, fmt.Sprintf(format, a...))
 }
 
+// checked turns a validation refusal into InvalidArgument, its message
+// naming the field.
+func checked(err error) error {
+	if err == nil {
+		return nil
+	}
+	return status.Error(codes.InvalidArgument, err.Error())
+}
+
 // toStatus maps domain errors to gRPC codes, keeping their messages.
 func toStatus(err error, format string, a ...any) error {
 	if err == nil {

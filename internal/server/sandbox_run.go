@@ -11,13 +11,16 @@ import (
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/nri"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
+	"github.com/cradle-runtime/cradle/internal/validate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // runOnce lets a kubelet retry wait for, and share, the first attempt.
 type runOnce struct {
+	cfg  *runtimeapi.PodSandboxConfig
 	done chan struct{}
 	id   string
 	err  error
@@ -29,31 +32,11 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-func validateSandboxConfig(c *runtimeapi.PodSandboxConfig) error {
-	if c == nil {
-		return invalid("config", "is required")
-	}
-	m := c.GetMetadata()
-	switch {
-	case m == nil:
-		return invalid("config.metadata", "is required")
-	case m.GetName() == "":
-		return invalid("config.metadata.name", "is empty")
-	case m.GetNamespace() == "":
-		return invalid("config.metadata.namespace", "is empty")
-	case m.GetUid() == "":
-		return invalid("config.metadata.uid", "is empty")
-	case c.GetLogDirectory() != "" && !filepath.IsAbs(c.GetLogDirectory()):
-		return invalid("config.log_directory", "%q is not an absolute path", c.GetLogDirectory())
-	}
-	return nil
-}
-
 // RunPodSandbox pins the pod's namespaces, networks them, and only then
 // creates the sandbox in the runtime, recording each step before the next.
 func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
 	cfg := req.GetConfig()
-	if err := validateSandboxConfig(cfg); err != nil {
+	if err := checked(validate.PodSandbox(cfg)); err != nil {
 		return nil, err
 	}
 	_, handler, err := s.runtimeFor(req.GetRuntimeHandler())
@@ -74,9 +57,12 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	}
 
 	name := sandbox.Name(cfg.GetMetadata())
-	once := &runOnce{done: make(chan struct{})}
+	once := &runOnce{cfg: cfg, done: make(chan struct{})}
 	if prev, loaded := s.inflight.LoadOrStore(name, once); loaded {
 		p := prev.(*runOnce)
+		if err := sameConfig(name, p.cfg, cfg); err != nil {
+			return nil, err
+		}
 		select {
 		case <-p.done:
 			if p.err != nil {
@@ -90,8 +76,14 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	defer s.inflight.Delete(name)
 	if id, ok := s.sbNames.Lookup(name); ok {
 		// A retry after the first call finished but the client gave up.
+		if sb, err := s.sandboxes.Get(id); err == nil {
+			once.err = sameConfig(name, sb.Get().Config, cfg)
+		}
 		once.id = id
 		close(once.done)
+		if once.err != nil {
+			return nil, once.err
+		}
 		return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 	}
 	// The work continues even if this client gives up: a retry collects it.
@@ -102,6 +94,15 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		return nil, err
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+}
+
+// sameConfig tells a retry (the same config, which gets the same pod) from
+// a second pod under the first one's metadata.
+func sameConfig(name string, have, want *runtimeapi.PodSandboxConfig) error {
+	if proto.Equal(have, want) {
+		return nil
+	}
+	return status.Errorf(codes.AlreadyExists, "config.metadata: pod sandbox %q already exists with a different config", name)
 }
 
 func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, handler, name string) (id string, retErr error) {
