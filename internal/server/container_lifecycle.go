@@ -134,6 +134,7 @@ func (s *Server) stopContainer(ctx context.Context, c *container.Container, time
 		if err := rt.Kill(ctx, r.ID, sig, false); err != nil && !errors.Is(err, oci.ErrNotExist) {
 			slog.Warn("stop signal failed", "container", r.ID, "error", err)
 		}
+		slog.Debug("stop signal sent; waiting for the exit", "container", r.ID, "signal", sig, "timeout", timeout)
 		if s.waitExit(c, time.Duration(timeout)*time.Second) {
 			return nil
 		}

@@ -63,6 +63,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		if err := sameConfig(name, p.cfg, cfg); err != nil {
 			return nil, err
 		}
+		slog.Debug("RunPodSandbox retry waits for the first attempt", "pod", name)
 		select {
 		case <-p.done:
 			if p.err != nil {

@@ -172,6 +172,7 @@ func (s *Server) Shutdown(grace time.Duration) {
 	if s.grpc != nil {
 		done := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(done) }()
+		slog.Debug("draining requests in flight", "grace", grace)
 		select {
 		case <-done:
 		case <-time.After(grace):

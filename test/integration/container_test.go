@@ -66,10 +66,9 @@ func TestStopContainerTimeouts(t *testing.T) {
 	pod := d.runPod(t, cfg)
 	// sleep as PID 1 ignores SIGTERM: only SIGKILL after the timeout ends it.
 	stubborn := d.startContainer(t, pod, cfg, containerConfig("stubborn", "sleep", "1000"))
-	polite := d.startContainer(t, pod, cfg, containerConfig("polite", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"))
+	polite := d.startContainer(t, pod, cfg, containerConfig("polite", "sh", "-c", "trap 'exit 0' TERM; echo trapped; while true; do sleep 0.1; done"))
 	immediate := d.startContainer(t, pod, cfg, containerConfig("immediate", "sleep", "1000"))
-	d.waitState(t, polite, runtimeapi.ContainerState_CONTAINER_RUNNING)
-	time.Sleep(300 * time.Millisecond) // let the trap be installed
+	logOf(t, filepath.Join(cfg.LogDirectory, "polite.log"), "trapped")
 
 	stop := func(id string, timeout int64) time.Duration {
 		start := time.Now()
@@ -229,7 +228,7 @@ func TestStatusAndReopenDoNotWaitBehindStop(t *testing.T) {
 		_, err := d.rt.StopContainer(ctx(t), &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 4})
 		done <- err
 	}()
-	time.Sleep(500 * time.Millisecond) // the stop now waits for SIGTERM to work
+	d.waitLog(t, `msg="stop signal sent; waiting for the exit" container=`+id)
 	start := time.Now()
 	if st := d.containerStatus(t, id); st.GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING {
 		t.Errorf("state during stop: %v", st.GetState())

@@ -98,12 +98,12 @@ func TestExecSyncTimeoutKillsEverything(t *testing.T) {
 			d.assertNoExecLeftovers(t, ctr, "sleep 30", "sleep 31")
 
 			// A background child outliving a normal exec is reaped when it ends.
-			resp, err := d.execSync(t, ctr, 5, "sh", "-c", "sleep 1 & echo bg")
+			resp, err := d.execSync(t, ctr, 5, "sh", "-c", "sleep 2 & echo bg")
 			if err != nil || string(resp.GetStdout()) != "bg\n" {
 				t.Errorf("exec with a background child: %v %q", err, resp.GetStdout())
 			}
-			time.Sleep(1500 * time.Millisecond)
-			d.assertNoExecLeftovers(t, ctr)
+			// Polls until the child has ended and nothing is left of it.
+			d.assertNoExecLeftovers(t, ctr, "sleep 2")
 
 			// The container is unharmed.
 			resp, err = d.execSync(t, ctr, 5, "echo", "still-here")
@@ -252,9 +252,17 @@ func TestAttach(t *testing.T) {
 		s.typeUntil(t, "stty size\n", "25 90")
 		s.typeUntil(t, "echo attached-$((6*7))\n", "attached-42")
 		s.conn.Close() // detach
-		time.Sleep(500 * time.Millisecond)
+		// The shell outlives its client: a second client, attached after
+		// the first is gone, still talks to it.
+		again, err := d.rt.Attach(ctx(t), &runtimeapi.AttachRequest{ContainerId: ctr, Tty: true, Stdin: true, Stdout: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s2 := openSession(t, again.GetUrl(), true, true, false, true)
+		s2.typeUntil(t, "echo again-$((6*7))\n", "again-42")
+		s2.conn.Close()
 		if st := d.containerStatus(t, ctr).GetState(); st != runtimeapi.ContainerState_CONTAINER_RUNNING {
-			t.Errorf("container is %v after the client detached", st)
+			t.Errorf("container is %v after the clients detached", st)
 		}
 	})
 

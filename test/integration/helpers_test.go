@@ -126,6 +126,18 @@ func eventually(t *testing.T, timeout time.Duration, fn func() string) {
 	}
 }
 
+// waitLog waits for the daemon to log a line containing want: the event a
+// test synchronises on, rather than a sleep.
+func (d *daemon) waitLog(t *testing.T, want string) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() string {
+		if b, _ := os.ReadFile(d.logPath); strings.Contains(string(b), want) {
+			return ""
+		}
+		return "no daemon log line " + want
+	})
+}
+
 // dirEntries lists names in dir ("" when missing).
 func dirEntries(dir string) []string {
 	entries, _ := os.ReadDir(dir)

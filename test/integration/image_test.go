@@ -432,8 +432,9 @@ func TestImageConcurrentPullsShareOneTransfer(t *testing.T) {
 			ids[i], errs[i] = resp.GetImageRef(), err
 		})
 	}
-	// One caller gives up early: the others' pull goes on.
-	time.Sleep(50 * time.Millisecond)
+	// One caller gives up early, once the transfer is under way: the
+	// others' pull goes on.
+	d.waitLog(t, `msg="pulling image" image=`+ref)
 	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	_, shortErr := d.img.PullImage(short, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}})

@@ -81,11 +81,12 @@ func TestRestartIsTransparent(t *testing.T) {
 			// Logs keep flowing and stop still works.
 			path := filepath.Join(cfg.LogDirectory, "running.log")
 			n0, _ := os.ReadFile(path)
-			time.Sleep(time.Second)
-			n1, _ := os.ReadFile(path)
-			if len(n1) <= len(n0) {
-				t.Error("log stopped growing after the restart")
-			}
+			eventually(t, 10*time.Second, func() string {
+				if n1, _ := os.ReadFile(path); len(n1) > len(n0) {
+					return ""
+				}
+				return "log stopped growing after the restart"
+			})
 			if _, err := d.rt.StopContainer(ctx(t), &runtimeapi.StopContainerRequest{ContainerId: running, Timeout: 0}); err != nil {
 				t.Fatalf("stop after restart: %v", err)
 			}
@@ -105,7 +106,13 @@ func TestExitWhileDaemonDown(t *testing.T) {
 	pod := d.runPod(t, cfg)
 	id := d.startContainer(t, pod, cfg, containerConfig("late", "sh", "-c", "sleep 2; exit 42"))
 	d.kill9()
-	time.Sleep(3 * time.Second)
+	// conmon, not the daemon, records the exit: wait for its exit file.
+	eventually(t, 15*time.Second, func() string {
+		if _, err := os.Stat(filepath.Join(d.runroot, "exits", id)); err != nil {
+			return "no exit file yet: " + err.Error()
+		}
+		return ""
+	})
 	d.start()
 	st := d.waitState(t, id, runtimeapi.ContainerState_CONTAINER_EXITED)
 	if st.GetExitCode() != 42 {

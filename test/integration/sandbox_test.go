@@ -341,7 +341,7 @@ func TestRunPodSandboxRetryWhileInFlight(t *testing.T) {
 		}
 		return "ADD not called yet"
 	})
-	time.Sleep(300 * time.Millisecond) // the retry is now waiting too
+	d.waitLog(t, `msg="RunPodSandbox retry waits for the first attempt"`)
 	d.cniControl("hang-ADD", false)
 	for i := 0; i < 2; i++ {
 		if err := <-errs; err != nil {
@@ -389,7 +389,7 @@ func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	d.waitLog(t, `msg="draining requests in flight"`)
 	d.cniControl("hang-ADD", false)
 	if err := <-errc; err != nil {
 		t.Errorf("the request in flight failed across SIGTERM: %v", err)
