@@ -63,6 +63,13 @@ type Config struct {
 	Streaming StreamingConfig `toml:"streaming" comment:"Streaming server used by exec, attach and port-forward."`
 	Stats     StatsConfig     `toml:"stats" comment:"Container and pod statistics."`
 	NRI       NRIConfig       `toml:"nri" comment:"Node Resource Interface: plugins that observe and adjust pods and containers."`
+	Metrics   MetricsConfig   `toml:"metrics" comment:"Prometheus metrics and profiling over HTTP; off unless address is set."`
+}
+
+// MetricsConfig configures the metrics endpoint.
+type MetricsConfig struct {
+	Address string `toml:"address" comment:"host:port serving /metrics (e.g. \"127.0.0.1:9090\"); empty turns metrics off."`
+	Pprof   bool   `toml:"pprof" comment:"Also serve net/http/pprof under /debug/pprof/ on the metrics address (needs address)."`
 }
 
 // RuntimeConfig configures how containers are run.

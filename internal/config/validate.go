@@ -112,6 +112,15 @@ func (c *Config) check() []keyError {
 	if c.Stats.CollectionPeriod.Std() < time.Second {
 		v.bad(toml.Key{"stats", "collection_period"}, "%s is shorter than 1s", c.Stats.CollectionPeriod)
 	}
+	if a := c.Metrics.Address; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil {
+			v.bad(toml.Key{"metrics", "address"}, "%q is not host:port", a)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			v.bad(toml.Key{"metrics", "address"}, "invalid port %q in %q", port, a)
+		}
+	} else if c.Metrics.Pprof {
+		v.bad(toml.Key{"metrics", "pprof"}, "needs metrics.address: pprof is served on the metrics endpoint")
+	}
 	if _, port, err := net.SplitHostPort(c.Streaming.Address); err != nil {
 		v.bad(toml.Key{"streaming", "address"}, "%q is not host:port", c.Streaming.Address)
 	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {

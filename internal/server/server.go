@@ -17,6 +17,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/config"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/image"
+	"github.com/cradle-runtime/cradle/internal/metrics"
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
 	"github.com/cradle-runtime/cradle/internal/nri"
@@ -53,6 +54,8 @@ type Server struct {
 	events     eventHub   // events.go
 	stream     streamState
 	nri        *nri.NRI // nil when disabled; its methods accept nil
+	metrics    *metrics.Metrics
+	stopMetric func()
 }
 
 // New builds the server and restores state from disk.
@@ -154,12 +157,19 @@ func New(cfg *config.Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	s.metrics = metrics.New(s.stateCounts)
+	if a := cfg.Metrics.Address; a != "" {
+		if s.stopMetric, err = s.metrics.Serve(a, cfg.Metrics.Pprof); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
 // Serve registers the CRI services and serves on l until Stop.
 func (s *Server) Serve(l net.Listener) error {
-	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary, logUnary))
+	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.metrics.Unary, recoverUnary, logUnary))
 	runtimeapi.RegisterRuntimeServiceServer(s.grpc, s)
 	runtimeapi.RegisterImageServiceServer(s.grpc, s)
 	return s.grpc.Serve(l)
@@ -184,6 +194,9 @@ func (s *Server) Shutdown(grace time.Duration) {
 
 // Close releases the daemon's own resources.
 func (s *Server) Close() {
+	if s.stopMetric != nil {
+		s.stopMetric()
+	}
 	s.nri.Stop()
 	s.stopStreaming()
 	s.stopStats()
@@ -196,6 +209,20 @@ func (s *Server) Close() {
 	if s.images != nil {
 		s.images.Shutdown()
 	}
+}
+
+// stateCounts counts pods and containers by state, for the metrics.
+func (s *Server) stateCounts() (sandboxes, containers map[string]int) {
+	sandboxes, containers = map[string]int{}, map[string]int{}
+	for _, sb := range s.sandboxes.List() {
+		sandboxes[string(sb.Get().State)]++
+	}
+	for _, c := range s.containers.List() {
+		if r := c.Get(); !r.Infra {
+			containers[r.State.String()]++
+		}
+	}
+	return sandboxes, containers
 }
 
 func (s *Server) runtimeFor(handler string) (*oci.Runtime, string, error) {
