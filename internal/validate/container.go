@@ -45,10 +45,7 @@ func Container(c *runtimeapi.ContainerConfig) error {
 			return err
 		}
 	}
-	if err := meta("config.labels", c.GetLabels()); err != nil {
-		return err
-	}
-	if err := meta("config.annotations", c.GetAnnotations()); err != nil {
+	if err := labels(c.GetLabels(), c.GetAnnotations()); err != nil {
 		return err
 	}
 	l := c.GetLinux()

@@ -50,7 +50,7 @@ func input(root string, cfg *runtimeapi.ContainerConfig, sb oci.Sandbox) *oci.Co
 }
 
 func FuzzContainerSpec(f *testing.F) {
-	for _, s := range containerSeeds() {
+	for _, s := range seeds(ContainerCases, goodContainer) {
 		f.Add(s)
 	}
 	root := rootfs(f)
@@ -74,7 +74,7 @@ func FuzzContainerSpec(f *testing.F) {
 }
 
 func FuzzPodSandboxSpec(f *testing.F) {
-	for _, s := range podSeeds() {
+	for _, s := range seeds(PodCases, goodPod) {
 		f.Add(s)
 	}
 	root := rootfs(f)

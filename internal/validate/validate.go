@@ -106,6 +106,14 @@ func hasDotDot(p string) bool {
 	return false
 }
 
+// labels checks an object's labels and annotations.
+func labels(l, a map[string]string) error {
+	if err := meta("config.labels", l); err != nil {
+		return err
+	}
+	return meta("config.annotations", a)
+}
+
 // meta checks a label or annotation map against Kubernetes' limits.
 func meta(field string, m map[string]string) error {
 	total := 0

@@ -48,17 +48,18 @@ func goodContainer() *runtimeapi.ContainerConfig {
 	}
 }
 
-type podCase struct {
+// testCase edits a good config; field is what the refusal must name, ""
+// for a config that is accepted.
+type testCase[T proto.Message] struct {
 	name  string
-	edit  func(*runtimeapi.PodSandboxConfig)
-	field string // "" for a config that is accepted
-}
-
-type ctrCase struct {
-	name  string
-	edit  func(*runtimeapi.ContainerConfig)
+	edit  func(T)
 	field string
 }
+
+type (
+	podCase = testCase[*runtimeapi.PodSandboxConfig]
+	ctrCase = testCase[*runtimeapi.ContainerConfig]
+)
 
 func res(c *runtimeapi.ContainerConfig) *runtimeapi.LinuxContainerResources {
 	return c.Linux.Resources
@@ -162,21 +163,23 @@ var ContainerCases = []ctrCase{
 	}, "config.linux.security_context.run_as_group"},
 }
 
-func TestPodSandbox(t *testing.T) {
-	for _, tc := range PodCases {
-		cfg := goodPod()
+// run checks each case's edited config with fn.
+func run[T proto.Message](t *testing.T, cases []testCase[T], good func() T, fn func(T) error) {
+	t.Helper()
+	for _, tc := range cases {
+		cfg := good()
 		tc.edit(cfg)
-		check(t, tc.name, validate.PodSandbox(cfg), tc.field)
+		check(t, tc.name, fn(cfg), tc.field)
 	}
+}
+
+func TestPodSandbox(t *testing.T) {
+	run(t, PodCases, goodPod, validate.PodSandbox)
 	check(t, "nil", validate.PodSandbox(nil), "config")
 }
 
 func TestContainer(t *testing.T) {
-	for _, tc := range ContainerCases {
-		cfg := goodContainer()
-		tc.edit(cfg)
-		check(t, tc.name, validate.Container(cfg), tc.field)
-	}
+	run(t, ContainerCases, goodContainer, validate.Container)
 	check(t, "nil", validate.Container(nil), "config")
 }
 
@@ -208,22 +211,11 @@ func check(t *testing.T, name string, err error, field string) {
 // size limits are left out, as mutating megabytes makes fuzzing crawl.
 const maxSeed = 64 << 10
 
-func podSeeds() [][]byte {
+// seeds are the cases' configs, encoded.
+func seeds[T proto.Message](cases []testCase[T], good func() T) [][]byte {
 	var out [][]byte
-	for _, tc := range PodCases {
-		cfg := goodPod()
-		tc.edit(cfg)
-		if b, _ := proto.Marshal(cfg); len(b) <= maxSeed {
-			out = append(out, b)
-		}
-	}
-	return out
-}
-
-func containerSeeds() [][]byte {
-	var out [][]byte
-	for _, tc := range ContainerCases {
-		cfg := goodContainer()
+	for _, tc := range cases {
+		cfg := good()
 		tc.edit(cfg)
 		if b, _ := proto.Marshal(cfg); len(b) <= maxSeed {
 			out = append(out, b)
