@@ -122,9 +122,14 @@ func Resources(r *runtimeapi.LinuxContainerResources, field string) (*specs.Linu
 		if swap == 0 {
 			swap = limit
 		}
-		if hostSwap() {
+		switch {
+		case hostSwap():
 			res.Memory.Swap = ptr(swap)
-		} else {
+		case swap > limit:
+			// Swap asked for beyond the limit: without swap accounting it
+			// could be neither granted nor bounded.
+			return nil, hostErr(field+".memory_swap_limit_in_bytes", "%d is above the memory limit %d, but the memory cgroup has no swap accounting to enforce it", swap, limit)
+		default:
 			slog.Debug("dropping the swap limit: the memory cgroup has no swap accounting", "field", field+".memory_swap_limit_in_bytes")
 		}
 	}

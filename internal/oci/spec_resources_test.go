@@ -69,10 +69,10 @@ func TestResources(t *testing.T) {
 			},
 		},
 		{
-			name: "no swap where it cannot be limited",
+			name: "no swap limit where it cannot be limited, when none is asked for",
 			host: func(h *testHost) { h.swap = false },
 			in: func(in *ContainerInput) {
-				resources(in).MemoryLimitInBytes, resources(in).MemorySwapLimitInBytes = 1<<20, 3<<20
+				resources(in).MemoryLimitInBytes, resources(in).MemorySwapLimitInBytes = 1<<20, 1<<20
 			},
 			want: func(s *specs.Spec) { s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: i64(1 << 20)} },
 		},
@@ -146,6 +146,14 @@ func TestResources(t *testing.T) {
 			name:  "a cgroup parent that climbs out",
 			in:    func(in *ContainerInput) { in.Sandbox.CgroupParent = "/kubepods/../../../escape" },
 			field: "linux.cgroup_parent", msg: `has a ".." segment`,
+		},
+		{
+			name: "swap beyond the limit without swap accounting",
+			host: func(h *testHost) { h.swap = false },
+			in: func(in *ContainerInput) {
+				resources(in).MemoryLimitInBytes, resources(in).MemorySwapLimitInBytes = 1<<20, 3<<20
+			},
+			field: "linux.resources.memory_swap_limit_in_bytes", msg: "no swap accounting", hostLimit: true,
 		},
 		{
 			name: "a hugepage limit without hugetlb",
