@@ -112,24 +112,25 @@ func (c *Config) check() []keyError {
 	if c.Stats.CollectionPeriod.Std() < time.Second {
 		v.bad(toml.Key{"stats", "collection_period"}, "%s is shorter than 1s", c.Stats.CollectionPeriod)
 	}
-	if a := c.Metrics.Address; a != "" {
-		if _, port, err := net.SplitHostPort(a); err != nil {
-			v.bad(toml.Key{"metrics", "address"}, "%q is not host:port", a)
-		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			v.bad(toml.Key{"metrics", "address"}, "invalid port %q in %q", port, a)
-		}
+	if c.Metrics.Address != "" {
+		v.hostPort(toml.Key{"metrics", "address"}, c.Metrics.Address)
 	} else if c.Metrics.Pprof {
 		v.bad(toml.Key{"metrics", "pprof"}, "needs metrics.address: pprof is served on the metrics endpoint")
 	}
-	if _, port, err := net.SplitHostPort(c.Streaming.Address); err != nil {
-		v.bad(toml.Key{"streaming", "address"}, "%q is not host:port", c.Streaming.Address)
-	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		v.bad(toml.Key{"streaming", "address"}, "invalid port %q in %q", port, c.Streaming.Address)
-	}
+	v.hostPort(toml.Key{"streaming", "address"}, c.Streaming.Address)
 	return v.errs
 }
 
 type validator struct{ errs []keyError }
+
+// hostPort checks a TCP listen address: host:port, port 0 to 65535.
+func (v *validator) hostPort(key toml.Key, addr string) {
+	if _, port, err := net.SplitHostPort(addr); err != nil {
+		v.bad(key, "%q is not host:port", addr)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.bad(key, "invalid port %q in %q", port, addr)
+	}
+}
 
 func (v *validator) bad(key toml.Key, format string, args ...any) {
 	v.errs = append(v.errs, keyErrorf(key, format, args...))

@@ -26,8 +26,9 @@ var (
 	selinuxInitLabels = label.InitLabels
 	// hostDevices lists the host's devices, for privileged containers.
 	hostDevices = func() ([]specs.LinuxDevice, error) { return devicesUnder("/dev", "/dev", true) }
-	// hostSwap reports whether the memory cgroup can limit swap.
-	hostSwap = swapAccounting
+	// hostSwap reports whether the memory cgroup can limit swap: a boot
+	// setting, so read once like the controllers.
+	hostSwap = sync.OnceValue(swapAccounting)
 	// hostControllers lists the cgroup controllers the host has mounted:
 	// read once, not on every container create and update.
 	hostControllers = sync.OnceValue(cgroupControllers)

@@ -107,7 +107,7 @@ const maxProfileSize = 1 << 20
 // request names could be a FIFO or /dev/zero, which would hang or exhaust
 // the daemon.
 func readProfile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := regularFile(os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0))
 	if err != nil {
 		return nil, err
 	}
@@ -115,9 +115,6 @@ func readProfile(path string) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
 	if fi.Size() > maxProfileSize {
 		return nil, fmt.Errorf("%s is %d bytes; the limit is %d", path, fi.Size(), maxProfileSize)

@@ -50,13 +50,18 @@ const maxUserDBSize = 16 << 20
 // openImageFile opens a regular file of the image: a FIFO or device there
 // would block or never end the read, holding up the create.
 func openImageFile(root *os.Root, name string) (*os.File, error) {
-	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	return regularFile(root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0))
+}
+
+// regularFile passes on a file opened with O_NONBLOCK (so that opening a
+// FIFO does not wait for a writer) only if it is a regular file.
+func regularFile(f *os.File, err error) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file", name)
+		return nil, fmt.Errorf("%s is not a regular file", f.Name())
 	}
 	return f, nil
 }
