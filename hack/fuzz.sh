@@ -12,7 +12,7 @@ for pkg in $(go list -tags "$TAGS" ./internal/...); do
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
 		echo "fuzz: $pkg $target for $FUZZTIME"
 		# Minimising a new input is capped so it can't eat the budget.
-		go test -tags "$TAGS" -run '^$' -fuzz "^$target\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 5s "$pkg" 2>&1 | tail -3 || status=1
+		go test -tags "$TAGS" -run '^$' -fuzz "^$target\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 5s "$pkg" 2>&1 | tail -20 || status=1
 	done
 done
 exit "$status"
