@@ -63,8 +63,11 @@ func busyIn(t *testing.T, dirs []string) {
 	}
 }
 
-// waitProcs reads until the shell and both sleeps are in the cgroup.
-func waitProcs(t *testing.T, read func() (*Cgroup, error)) *Cgroup {
+// waitProcs reads until the shell and both sleeps are in the cgroup and
+// ready accepts the reading. The kernel flushes memcg statistics
+// (memory.stat) on its own schedule, up to about two seconds late, so a
+// counter read right after the processes start may still be zero.
+func waitProcs(t *testing.T, read func() (*Cgroup, error), ready func(*Cgroup) bool) *Cgroup {
 	t.Helper()
 	var cg *Cgroup
 	var err error
@@ -72,7 +75,7 @@ func waitProcs(t *testing.T, read func() (*Cgroup, error)) *Cgroup {
 		if cg, err = read(); err != nil {
 			t.Fatal(err)
 		}
-		if cg.Processes >= 3 {
+		if cg.Processes >= 3 && ready(cg) {
 			break
 		}
 	}
@@ -100,7 +103,8 @@ func TestReadCgroup(t *testing.T) {
 		}
 	}
 	busyIn(t, dirs)
-	cg := waitProcs(t, func() (*Cgroup, error) { return ReadCgroup(path) })
+	cg := waitProcs(t, func() (*Cgroup, error) { return ReadCgroup(path) },
+		func(cg *Cgroup) bool { return cg.Memory.LocalPageFaults > 0 })
 	if cg.Processes < 3 || cg.Memory.Usage == 0 || cg.CPU == 0 || cg.Memory.WorkingSet == 0 {
 		t.Errorf("reading = %+v", cg)
 	}
@@ -137,7 +141,8 @@ func TestReadCgroupV2Tree(t *testing.T) {
 		t.Skip("cgroup v2 is not at /sys/fs/cgroup/unified")
 	}
 	busyIn(t, []string{dir})
-	cg := waitProcs(t, func() (*Cgroup, error) { return readV2(dir) })
+	cg := waitProcs(t, func() (*Cgroup, error) { return readV2(dir) },
+		func(*Cgroup) bool { return true })
 	if cg.Processes < 3 || cg.CPU == 0 {
 		t.Errorf("reading = %+v", cg)
 	}
