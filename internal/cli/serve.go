@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/runtime"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -46,7 +48,7 @@ func serveCmd() *cobra.Command {
 }
 
 func serve(cfg *config.Config) error {
-	if err := server.EnableSubreaper(); err != nil {
+	if err := runtime.EnableSubreaper(); err != nil {
 		slog.Warn("cannot become a child subreaper; exited monitors are left to PID 1", "error", err)
 	}
 	srv, err := server.New(cfg)

@@ -2,11 +2,9 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -15,8 +13,9 @@ import (
 	"github.com/cradle-runtime/cradle/internal/image"
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/nri"
-	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
+	"github.com/cradle-runtime/cradle/internal/spec"
 	"github.com/cradle-runtime/cradle/internal/validate"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
@@ -58,8 +57,8 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	rec := container.Record{
 		ID: id, SandboxID: sr.ID, Name: name, Config: cfg, Handler: sr.Handler,
 		ImageID: img.ID, ImageName: cfg.GetImage().GetImage(),
-		Bundle: filepath.Join(s.cfg.RunRoot, "containers", id), StopSignal: oci.StopSignal(cfg, img.Config),
-		State: runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
+		StopSignal: spec.StopSignal(cfg, img.Config),
+		State:      runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
 	}
 	if cfg.GetLogPath() != "" && sr.Config.GetLogDirectory() != "" {
 		rec.LogPath = filepath.Join(sr.Config.GetLogDirectory(), cfg.GetLogPath())
@@ -92,14 +91,15 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 			}
 		}
 	}()
-	// Traversable (not listable), for containers in user namespaces.
-	if err := os.MkdirAll(filepath.Dir(rec.Bundle), 0o711); err != nil {
+	bundle, err := s.bundles.For(rec.ID)
+	if err != nil {
 		return nil, toStatus(err, "create bundle")
 	}
-	if err := os.MkdirAll(rec.Bundle, 0o700); err != nil {
+	rec.Bundle = bundle.Dir()
+	if err := bundle.Create(); err != nil {
 		return nil, toStatus(err, "create bundle")
 	}
-	cleanups = append(cleanups, func() { _ = oci.RemoveBundle(rec.Bundle) })
+	cleanups = append(cleanups, func() { _ = bundle.Remove() })
 	sr := sb.Get()
 	var rootfs string
 	if sr.UserNS != "" {
@@ -127,7 +127,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	}
 
 	if sr.UserNS != "" {
-		if rootfs, err = oci.BindRootfs(rootfs, rec.Bundle); err != nil {
+		if rootfs, err = bundle.BindRootfs(rootfs); err != nil {
 			return nil, toStatus(err, "root filesystem")
 		}
 	}
@@ -136,39 +136,39 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 		return nil, err
 	}
 	in.ImageVolumes = imageVolumes
-	spec, err := oci.ContainerSpec(in)
+	ociSpec, err := spec.ContainerSpec(in)
 	if err != nil {
 		return nil, toStatus(err, "container config")
 	}
 	// Volume dirs live in the bundle, so removing the container removes them.
-	if err := oci.PrepareHost(in, spec); err != nil {
+	if err := spec.PrepareHost(in, ociSpec); err != nil {
 		return nil, toStatus(err, "container config")
 	}
 	if infra {
-		oci.MarkSandbox(spec)
+		spec.MarkSandbox(ociSpec)
 	}
-	joinUserNS(spec, sr)
+	joinUserNS(ociSpec, sr)
 	if !infra && s.nri.Enabled() {
-		if err := s.nri.CreateContainer(ctx, nri.PodSandbox(sr), nri.Container(rec, spec), spec); err != nil {
+		if err := s.nri.CreateContainer(ctx, nri.PodSandbox(sr), nri.Container(rec, ociSpec), ociSpec); err != nil {
 			return nil, toStatus(err, "create container")
 		}
 		// Plugins saw the container: if creating it fails, it is removed.
 		cleanups = append(cleanups, func() {
-			if err := s.nri.Event(ctx, api.Event_REMOVE_CONTAINER, nri.PodSandbox(sr), nri.Container(rec, spec)); err != nil {
+			if err := s.nri.Event(ctx, api.Event_REMOVE_CONTAINER, nri.PodSandbox(sr), nri.Container(rec, ociSpec)); err != nil {
 				slog.Warn("NRI RemoveContainer after failed CreateContainer", "container", rec.ID, "error", err)
 			}
 		})
 	}
-	if p := spec.Process; p != nil {
+	if p := ociSpec.Process; p != nil {
 		rec.User = &container.User{UID: p.User.UID, GID: p.User.GID, Groups: p.User.AdditionalGids}
 	}
-	if spec.Linux != nil {
-		rec.CgroupsPath = spec.Linux.CgroupsPath
+	if ociSpec.Linux != nil {
+		rec.CgroupsPath = ociSpec.Linux.CgroupsPath
 	}
 	if rec.LogPath == "" {
-		rec.LogPath = filepath.Join(rec.Bundle, "ctr.log")
+		rec.LogPath = bundle.LogPath()
 	}
-	if err := writeSpec(rec.Bundle, spec); err != nil {
+	if err := bundle.WriteSpec(ociSpec); err != nil {
 		return nil, toStatus(err, "write runtime spec")
 	}
 	// Record first: a crash after conmon started must leave a trace.
@@ -179,22 +179,19 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	failpoint("create:after-record")
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*time.Minute)
 	defer cancel()
-	created, err := rt.Create(cctx, oci.CreateOpts{
-		ID: rec.ID, Name: rec.Name, Bundle: rec.Bundle, LogPath: rec.LogPath,
+	created, err := rt.Create(cctx, runtime.CreateOpts{
+		ID: rec.ID, Name: rec.Name, Bundle: bundle, LogPath: rec.LogPath,
 		Terminal: rec.Config.GetTty(), Stdin: rec.Config.GetStdin(), StdinOnce: rec.Config.GetStdinOnce(),
 		LogSizeMax: s.cfg.Runtime.LogSizeMax,
 	})
 	if err != nil {
 		_ = rt.Delete(context.WithoutCancel(ctx), rec.ID)
-		rt.CleanupFiles(rec.ID)
 		return nil, toStatus(err, "create container")
 	}
-	rec.Pid, rec.ConmonPid, rec.ConmonStart = created.Pid, created.ConmonPid, created.ConmonStart
-	go reapConmon(created.ConmonPid)
+	rec.Pid, rec.ConmonPid, rec.ConmonStart = created.Pid, created.Monitor.Pid, created.Monitor.Start
 	c = container.New(rec)
 	if err := c.Update(s.putContainer, func(*container.Record) {}); err != nil {
 		_ = rt.Delete(context.WithoutCancel(ctx), rec.ID)
-		rt.CleanupFiles(rec.ID)
 		return nil, toStatus(err, "persist container")
 	}
 	s.containers.Add(rec.ID, c)
@@ -204,30 +201,22 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	return c, nil
 }
 
-func writeSpec(bundle string, spec *specs.Spec) error {
-	b, err := json.MarshalIndent(spec, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode spec: %w", err)
-	}
-	return os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600)
-}
-
-func (s *Server) containerInput(sr sandbox.Record, rec container.Record, img *image.ImageInfo, rootfs string) (*oci.ContainerInput, error) {
+func (s *Server) containerInput(sr sandbox.Record, rec container.Record, img *image.ImageInfo, rootfs string) (*spec.ContainerInput, error) {
 	sb, err := s.sandboxSpecInfo(sr, rec.Config)
 	if err != nil {
 		return nil, err
 	}
-	return &oci.ContainerInput{
+	return &spec.ContainerInput{
 		ID: rec.ID, Config: rec.Config, Image: img.Config, ImageName: rec.ImageName,
-		Rootfs: rootfs, Sandbox: sb, Defaults: s.defaults, VolumeDir: filepath.Join(rec.Bundle, "volumes"),
+		Rootfs: rootfs, Sandbox: sb, Defaults: s.defaults, VolumeDir: runtime.Bundle(rec.Bundle).VolumeDir(),
 		PodPrivileged: sr.Config.GetLinux().GetSecurityContext().GetPrivileged(),
 	}, nil
 }
 
 // sandboxSpecInfo resolves what a container joins in its pod, including the
 // PID namespace of the infra process or of a target container.
-func (s *Server) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerConfig) (oci.Sandbox, error) {
-	info := oci.Sandbox{
+func (s *Server) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerConfig) (spec.Sandbox, error) {
+	info := spec.Sandbox{
 		ID: sr.ID, Name: sr.Config.GetMetadata().GetName(), Namespace: sr.Config.GetMetadata().GetNamespace(),
 		UID: sr.Config.GetMetadata().GetUid(), Hostname: hostname(sr.Config),
 		NetNS: sr.NetNS, IPCNS: sr.IPCNS, UTSNS: sr.UTSNS, HostPID: sandbox.HostPID(sr.Config),
@@ -273,24 +262,24 @@ func (s *Server) containersOf(sandboxID string, withInfra bool) []*container.Con
 
 // joinUserNS puts a container into its pod's pinned user namespace: every
 // container of the pod shares it, and it owns the pod's other namespaces.
-func joinUserNS(spec *specs.Spec, sr sandbox.Record) {
-	if spec.Linux == nil {
+func joinUserNS(ociSpec *specs.Spec, sr sandbox.Record) {
+	if ociSpec.Linux == nil {
 		return
 	}
 	var nss []specs.LinuxNamespace
-	for _, ns := range spec.Linux.Namespaces {
+	for _, ns := range ociSpec.Linux.Namespaces {
 		if ns.Type != specs.UserNamespace {
 			nss = append(nss, ns)
 		}
 	}
-	spec.Linux.UIDMappings, spec.Linux.GIDMappings = nil, nil
+	ociSpec.Linux.UIDMappings, ociSpec.Linux.GIDMappings = nil, nil
 	if sr.UserNS == "" {
-		spec.Linux.Namespaces = nss
+		ociSpec.Linux.Namespaces = nss
 		return
 	}
 	// runc reads the mappings from the namespace it joins; giving them too
 	// is deprecated there.
-	spec.Linux.Namespaces = append(nss, specs.LinuxNamespace{Type: specs.UserNamespace, Path: sr.UserNS})
+	ociSpec.Linux.Namespaces = append(nss, specs.LinuxNamespace{Type: specs.UserNamespace, Path: sr.UserNS})
 }
 
 func imageIDMaps(in []netns.IDMap) []image.IDMap {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/container"
-	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/streaming"
 	"github.com/cradle-runtime/cradle/internal/validate"
@@ -59,10 +59,10 @@ func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) 
 	timeout := time.Duration(req.GetTimeout()) * time.Second
 	stdout, stderr := &cappedBuffer{max: maxExecOutput}, &cappedBuffer{max: maxExecOutput}
 	start := time.Now()
-	code, err := rt.Exec(ctx, oci.ExecOpts{
-		ID: r.ID, Bundle: r.Bundle, Args: req.GetCmd(), Stdout: stdout, Stderr: stderr, Timeout: timeout,
+	code, err := rt.Exec(ctx, runtime.ExecOpts{
+		ID: r.ID, Bundle: runtime.Bundle(r.Bundle), Args: req.GetCmd(), Stdout: stdout, Stderr: stderr, Timeout: timeout,
 	})
-	if errors.Is(err, oci.ErrExecTimeout) {
+	if errors.Is(err, runtime.ErrExecTimeout) {
 		slog.Info("exec timed out; killed", "container", r.ID, "cmd", req.GetCmd(), "timeout", timeout)
 		// The kubelet reads DeadlineExceeded as a probe timeout.
 		return nil, status.Errorf(codes.DeadlineExceeded, "command %q timed out after %s", strings.Join(req.GetCmd(), " "), timeout)
@@ -117,7 +117,7 @@ func (s *Server) PortForward(ctx context.Context, req *runtimeapi.PortForwardReq
 
 // execTarget finds a running container: NotFound for an unknown one,
 // FailedPrecondition naming the state for one that doesn't run.
-func (s *Server) execTarget(id, verb string) (container.Record, *oci.Runtime, error) {
+func (s *Server) execTarget(id, verb string) (container.Record, runtime.Runtime, error) {
 	c, err := s.getContainer(id)
 	if err != nil {
 		return container.Record{}, nil, err
@@ -173,8 +173,8 @@ func (b streamBackend) Exec(ctx context.Context, id string, cmd []string, st str
 		return -1, err
 	}
 	slog.Debug("streaming exec", "container", r.ID, "cmd", cmd, "tty", st.Tty)
-	return rt.Exec(ctx, oci.ExecOpts{
-		ID: r.ID, Bundle: r.Bundle, Args: cmd, Tty: st.Tty,
+	return rt.Exec(ctx, runtime.ExecOpts{
+		ID: r.ID, Bundle: runtime.Bundle(r.Bundle), Args: cmd, Tty: st.Tty,
 		Stdin: st.Stdin, Stdout: st.Stdout, Stderr: st.Stderr, Resize: st.Resize,
 	})
 }
@@ -185,8 +185,8 @@ func (b streamBackend) Attach(ctx context.Context, id string, st streaming.Strea
 		return err
 	}
 	slog.Debug("attach", "container", r.ID, "tty", st.Tty, "stdin", st.Stdin != nil)
-	return rt.Attach(ctx, oci.AttachOpts{
-		ID: r.ID, Bundle: r.Bundle, Tty: r.Config.GetTty(), StdinOnce: r.Config.GetStdinOnce(),
+	return rt.Attach(ctx, runtime.AttachOpts{
+		ID: r.ID, Bundle: runtime.Bundle(r.Bundle), Tty: r.Config.GetTty(), StdinOnce: r.Config.GetStdinOnce(),
 		Stdin: st.Stdin, Stdout: st.Stdout, Stderr: st.Stderr, Resize: st.Resize,
 	})
 }

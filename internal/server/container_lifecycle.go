@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/cradle-runtime/cradle/internal/container"
-	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/moby/sys/signal"
 	"google.golang.org/grpc/codes"
@@ -81,7 +79,7 @@ func (s *Server) startContainer(ctx context.Context, c *container.Container) err
 	s.emit(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, c.Get())
 	s.nriEvent(ctx, api.Event_POST_START_CONTAINER, c.Get())
 	// A very short-lived process may have exited before we recorded the start.
-	if e, ok := oci.ReadExit(s.exitDir, r.ID); ok {
+	if e, ok := rt.Exited(ctx, handle(c.Get())); ok {
 		s.onExit(e)
 	}
 	return nil
@@ -131,26 +129,26 @@ func (s *Server) stopContainer(ctx context.Context, c *container.Container, time
 				sig = parsed
 			}
 		}
-		if err := rt.Kill(ctx, r.ID, sig, false); err != nil && !errors.Is(err, oci.ErrNotExist) {
+		if err := rt.Kill(ctx, r.ID, sig, false); err != nil && !errors.Is(err, runtime.ErrNotExist) {
 			slog.Warn("stop signal failed", "container", r.ID, "error", err)
 		}
 		slog.Debug("stop signal sent; waiting for the exit", "container", r.ID, "signal", sig, "timeout", timeout)
-		if s.waitExit(c, time.Duration(timeout)*time.Second) {
+		if s.waitExit(ctx, rt, c, time.Duration(timeout)*time.Second) {
 			return nil
 		}
 	}
-	if err := rt.Kill(ctx, r.ID, syscall.SIGKILL, true); err != nil && !errors.Is(err, oci.ErrNotExist) {
+	if err := rt.Kill(ctx, r.ID, syscall.SIGKILL, true); err != nil && !errors.Is(err, runtime.ErrNotExist) {
 		slog.Warn("SIGKILL failed", "container", r.ID, "error", err)
 	}
-	if s.waitExit(c, 30*time.Second) {
+	if s.waitExit(ctx, rt, c, 30*time.Second) {
 		return nil
 	}
 	return fmt.Errorf("container %s did not exit after SIGKILL", r.ID)
 }
 
-// waitExit waits for the exit, also checking the exit file in case the
-// watcher event was missed.
-func (s *Server) waitExit(c *container.Container, d time.Duration) bool {
+// waitExit waits for the exit, also asking the runtime in case the
+// watcher event was missed or the monitor died without reporting it.
+func (s *Server) waitExit(ctx context.Context, rt runtime.Runtime, c *container.Container, d time.Duration) bool {
 	deadline := time.After(d)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -159,9 +157,8 @@ func (s *Server) waitExit(c *container.Container, d time.Duration) bool {
 		case <-c.Exited():
 			return true
 		case <-tick.C:
-			if e, ok := oci.ReadExit(s.exitDir, c.Get().ID); ok {
+			if e, ok := rt.Exited(ctx, handle(c.Get())); ok {
 				s.onExit(e)
-			} else if s.monitorGone(c) {
 				return true
 			}
 		case <-deadline:
@@ -170,37 +167,22 @@ func (s *Server) waitExit(c *container.Container, d time.Duration) bool {
 	}
 }
 
-// monitorGone handles a container whose conmon died: no exit file will
-// ever come, so the runtime's view decides.
-func (s *Server) monitorGone(c *container.Container) bool {
-	r := c.Get()
-	if r.ConmonPid > 0 {
-		if start, err := oci.ProcessStart(r.ConmonPid); err == nil && (r.ConmonStart == 0 || start == r.ConmonStart) {
-			return false
-		}
-	}
-	rt, _, err := s.runtimeFor(r.Handler)
-	if err != nil {
-		return false
-	}
-	st, err := rt.State(context.Background(), r.ID)
-	if err == nil && st.Status != "stopped" {
-		return false
-	}
-	s.recordExit(c, oci.Exit{ID: r.ID, Code: 137, Finished: time.Now()}, "conmon exited without recording the container's exit")
-	return true
+// handle is what a runtime needs to address the container.
+func handle(r container.Record) runtime.Handle {
+	return runtime.Handle{ID: r.ID, Bundle: runtime.Bundle(r.Bundle),
+		Monitor: runtime.Process{Pid: r.ConmonPid, Start: r.ConmonStart}}
 }
 
-// onExit records an exit reported by conmon's exit file.
-func (s *Server) onExit(e oci.Exit) {
+// onExit records an exit the runtime reported.
+func (s *Server) onExit(e runtime.Exit) {
 	c, err := s.containers.Get(e.ID)
 	if err != nil || c.Get().ID != e.ID {
 		return
 	}
-	s.recordExit(c, e, "")
+	s.recordExit(c, e)
 }
 
-func (s *Server) recordExit(c *container.Container, e oci.Exit, msg string) {
+func (s *Server) recordExit(c *container.Container, e runtime.Exit) {
 	changed := false
 	err := c.Update(s.putContainer, func(r *container.Record) {
 		if r.State == runtimeapi.ContainerState_CONTAINER_EXITED {
@@ -212,15 +194,15 @@ func (s *Server) recordExit(c *container.Container, e oci.Exit, msg string) {
 			r.StartedAt = r.FinishedAt
 		}
 		switch {
-		case fileExists(filepath.Join(r.Bundle, "oom")):
+		case e.OOMKilled:
 			r.Reason = "OOMKilled"
 		case e.Code == 0:
 			r.Reason = "Completed"
 		default:
 			r.Reason = "Error"
 		}
-		if msg != "" {
-			r.Message = msg
+		if e.Message != "" {
+			r.Message = e.Message
 		}
 	})
 	if err != nil {
@@ -254,20 +236,23 @@ func (s *Server) reconcile(c *container.Container) {
 	if r.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 		return
 	}
-	if e, ok := oci.ReadExit(s.exitDir, r.ID); ok {
-		s.recordExit(c, e, "")
+	// Pid 0: the create never reached the runtime; finishInterruptedCreates
+	// removes it.
+	if r.State == runtimeapi.ContainerState_CONTAINER_CREATED && r.Pid == 0 {
 		return
 	}
-	switch r.State {
-	case runtimeapi.ContainerState_CONTAINER_RUNNING:
-		s.monitorGone(c)
-	case runtimeapi.ContainerState_CONTAINER_CREATED:
+	rt, _, err := s.runtimeFor(r.Handler)
+	if err != nil {
+		return
+	}
+	ctx := context.Background()
+	if e, ok := rt.Exited(ctx, handle(r)); ok {
+		s.recordExit(c, e)
+		return
+	}
+	if r.State == runtimeapi.ContainerState_CONTAINER_CREATED {
 		// A crash between `runtime start` and recording it: ask the runtime.
-		rt, _, err := s.runtimeFor(r.Handler)
-		if err != nil || r.Pid == 0 {
-			return
-		}
-		if st, err := rt.State(context.Background(), r.ID); err == nil && st.Status == "running" {
+		if st, err := rt.State(ctx, r.ID); err == nil && st.Status == "running" {
 			_ = c.Update(s.putContainer, func(r *container.Record) {
 				r.State, r.StartedAt = runtimeapi.ContainerState_CONTAINER_RUNNING, time.Now().UnixNano()
 			})
@@ -302,8 +287,7 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	if err := rt.Delete(ctx, r.ID); err != nil {
 		return err
 	}
-	rt.CleanupFiles(r.ID)
-	if err := oci.RemoveCgroup(r.CgroupsPath); err != nil {
+	if err := runtime.RemoveCgroup(r.CgroupsPath); err != nil {
 		slog.Warn("remove container cgroup", "container", r.ID, "error", err)
 	}
 	if err := s.images.RemoveRootfs(r.ID); err != nil {
@@ -313,7 +297,7 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	if s.nri.Enabled() && !r.Infra {
 		nctr = nriContainer(r)
 	}
-	if err := oci.RemoveBundle(r.Bundle); err != nil {
+	if err := runtime.Bundle(r.Bundle).Remove(); err != nil {
 		return fmt.Errorf("remove bundle: %w", err)
 	}
 	if err := s.ctrRecords.Delete(r.ID); err != nil {
@@ -328,9 +312,4 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 		}
 	}
 	return nil
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/cradle-runtime/cradle/internal/container"
-	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/spec"
 	"github.com/cradle-runtime/cradle/internal/validate"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
@@ -40,7 +40,7 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.U
 	if err != nil {
 		return nil, toStatus(err, "runtime")
 	}
-	res, err := oci.Resources(lin, "linux")
+	res, err := spec.Resources(lin, "linux")
 	if err != nil {
 		return nil, toStatus(err, "update container %s", r.ID)
 	}
@@ -102,10 +102,10 @@ func (s *Server) updateResources(ctx context.Context, id string, res *specs.Linu
 	return rt.Update(context.WithoutCancel(ctx), r.ID, res)
 }
 
-// ReopenContainerLog makes conmon reopen the log after the kubelet rotated
+// ReopenContainerLog makes the log writer reopen the log after the kubelet rotated
 // it. It never takes the container's operation lock, so it does not wait
 // behind a stop in progress.
-func (s *Server) ReopenContainerLog(_ context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
+func (s *Server) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
 	c, err := s.getContainer(req.GetContainerId())
 	if err != nil {
 		return nil, err
@@ -114,10 +114,14 @@ func (s *Server) ReopenContainerLog(_ context.Context, req *runtimeapi.ReopenCon
 	if r.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
 		return nil, status.Errorf(codes.FailedPrecondition, "container_id: container %s is not running", r.ID)
 	}
-	if err := oci.ReopenLog(r.Bundle); err != nil {
+	rt, _, err := s.runtimeFor(r.Handler)
+	if err != nil {
+		return nil, toStatus(err, "runtime")
+	}
+	if err := rt.ReopenLog(ctx, handle(r)); err != nil {
 		return nil, toStatus(err, "reopen log of %s", r.ID)
 	}
-	// conmon recreates the file asynchronously; wait briefly so the caller
+	// The log writer recreates the file asynchronously; wait briefly so the caller
 	// sees the new file, as CRI-O does.
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/config"
@@ -49,8 +48,8 @@ func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox) error {
 	rec := container.Record{
 		ID: id, SandboxID: sr.ID, Name: sr.Name + "_infra", Config: cfg, Handler: sr.Handler,
 		ImageID: img.ID, ImageName: s.cfg.Image.PauseImage, Infra: true,
-		Bundle: filepath.Join(s.cfg.RunRoot, "containers", id), StopSignal: "SIGKILL",
-		State: runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
+		StopSignal: "SIGKILL",
+		State:      runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
 	}
 	// Record the infra ID first so a failure below is cleaned up by teardown.
 	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.InfraID = id }); err != nil {

@@ -2,18 +2,16 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
+
+	"github.com/cradle-runtime/cradle/internal/runtime"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/nri"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // nriRuntime is what NRI plugins may ask of the server; a type of its own so
@@ -42,23 +40,11 @@ func (s *Server) nriPod(id string) *api.PodSandbox {
 
 // nriContainer converts r with the spec its bundle holds.
 func nriContainer(r container.Record) *api.Container {
-	spec, err := readSpec(r.Bundle)
+	spec, err := runtime.Bundle(r.Bundle).ReadSpec()
 	if err != nil {
 		slog.Debug("read container spec for NRI", "container", r.ID, "error", err)
 	}
 	return nri.Container(r, spec)
-}
-
-func readSpec(bundle string) (*specs.Spec, error) {
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		return nil, err
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return nil, fmt.Errorf("decode spec: %w", err)
-	}
-	return &spec, nil
 }
 
 // nriEvent relays a notification; plugins cannot fail the CRI call with it.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"os/exec"
 
 	"github.com/cradle-runtime/cradle/internal/version"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -23,10 +22,8 @@ func (s *Server) Status(_ context.Context, req *runtimeapi.StatusRequest) (*runt
 	rtReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.RuntimeReady, Status: true}
 	if rt, _, err := s.runtimeFor(""); err != nil {
 		rtReady.Status, rtReady.Reason, rtReady.Message = false, "RuntimeNotConfigured", err.Error()
-	} else if _, err := exec.LookPath(rt.Path); err != nil {
+	} else if err := rt.Check(); err != nil {
 		rtReady.Status, rtReady.Reason, rtReady.Message = false, "RuntimeBinaryMissing", err.Error()
-	} else if _, err := exec.LookPath(rt.Conmon); err != nil {
-		rtReady.Status, rtReady.Reason, rtReady.Message = false, "ConmonMissing", err.Error()
 	}
 	netReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
 	if err := s.net.Ready(); err != nil {
@@ -48,7 +45,11 @@ func (s *Server) Status(_ context.Context, req *runtimeapi.StatusRequest) (*runt
 // handlerFeatures advertises only what the handler's runtime binary can do:
 // critest and the kubelet then use it.
 func (s *Server) handlerFeatures(name string) *runtimeapi.RuntimeHandlerFeatures {
-	f := s.features[name]
+	rt, ok := s.runtimes[name]
+	if !ok {
+		return &runtimeapi.RuntimeHandlerFeatures{}
+	}
+	f := rt.Features()
 	// Pod user namespaces are pinned by cradle itself; idmapped mounts in
 	// the runtime are what lets volumes keep their owners inside them.
 	return &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: f.RecursiveReadOnly, UserNamespaces: f.IDMappedMounts}

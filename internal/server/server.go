@@ -21,8 +21,10 @@ import (
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
 	"github.com/cradle-runtime/cradle/internal/nri"
-	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/runtime"
+	"github.com/cradle-runtime/cradle/internal/runtime/conmon"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
+	"github.com/cradle-runtime/cradle/internal/spec"
 	"github.com/cradle-runtime/cradle/internal/store"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -36,9 +38,10 @@ type Server struct {
 	cfg      *config.Config
 	images   *image.Service
 	net      *network.Manager
-	runtimes map[string]*oci.Runtime
-	features map[string]oci.Features // what each handler's binary supports
-	defaults oci.Defaults
+	runtimes map[string]runtime.Runtime
+	bundles  runtime.Bundles // one bundle directory per container
+	monitor  conmon.Options  // shared by the conmon handlers
+	defaults spec.Defaults
 
 	sandboxes  *store.Index[*sandbox.Sandbox]
 	containers *store.Index[*container.Container]
@@ -48,7 +51,6 @@ type Server struct {
 	ctrRecords *store.Dir
 	inflight   sync.Map // sandbox name -> *runOnce, for kubelet retries
 	stopWatch  func()
-	exitDir    string
 	grpc       *grpc.Server
 	stats      statsCache // stats.go
 	events     eventHub   // events.go
@@ -62,15 +64,19 @@ type Server struct {
 func New(cfg *config.Config) (*Server, error) {
 	s := &Server{
 		cfg:        cfg,
-		runtimes:   map[string]*oci.Runtime{},
-		features:   map[string]oci.Features{},
+		runtimes:   map[string]runtime.Runtime{},
+		bundles:    runtime.Bundles(filepath.Join(cfg.RunRoot, "containers")),
 		sandboxes:  store.NewIndex[*sandbox.Sandbox](),
 		containers: store.NewIndex[*container.Container](),
 		sbNames:    store.NewNames(),
 		ctrNames:   store.NewNames(),
-		exitDir:    filepath.Join(cfg.RunRoot, "exits"),
+		monitor: conmon.Options{
+			Conmon: cfg.Runtime.Conmon, ExitDir: filepath.Join(cfg.RunRoot, "exits"),
+			SocketDir:     filepath.Join(cfg.RunRoot, "socks"),
+			SystemdCgroup: cfg.Runtime.CgroupDriver == config.CgroupDriverSystemd,
+		},
 	}
-	for _, d := range []string{cfg.Root, cfg.RunRoot, s.exitDir} {
+	for _, d := range []string{cfg.Root, cfg.RunRoot, s.monitor.ExitDir} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
@@ -93,23 +99,18 @@ func New(cfg *config.Config) (*Server, error) {
 			slog.Warn("runtime handler type not supported yet; skipping", "handler", name, "type", h.Type)
 			continue
 		}
-		s.runtimes[name] = &oci.Runtime{
-			Name: name, Path: h.Path, Root: cfg.HandlerRoot(name), Conmon: cfg.Runtime.Conmon,
-			ExitDir: s.exitDir, SocketDir: filepath.Join(cfg.RunRoot, "socks"),
-			SystemdCgroup: cfg.Runtime.CgroupDriver == config.CgroupDriverSystemd,
-		}
-		s.features[name] = s.runtimes[name].QueryFeatures(context.Background())
+		s.runtimes[name] = conmon.New(context.Background(), name, h.Path, cfg.HandlerRoot(name), s.monitor)
 	}
 	ulimits, err := cfg.Runtime.Ulimits()
 	if err != nil {
 		return nil, err
 	}
-	s.defaults = oci.Defaults{
+	s.defaults = spec.Defaults{
 		CgroupDriver:   cfg.Runtime.CgroupDriver,
 		CgroupParent:   cfg.Runtime.CgroupParent,
 		Capabilities:   cfg.Runtime.Capabilities(),
-		Bounding:       oci.BoundingSet(),
-		MinOOMScoreAdj: oci.OwnOOMScoreAdj(),
+		Bounding:       spec.BoundingSet(),
+		MinOOMScoreAdj: spec.OwnOOMScoreAdj(),
 		PidsLimit:      cfg.Runtime.PidsLimit,
 	}
 	for _, u := range ulimits {
@@ -139,7 +140,7 @@ func New(cfg *config.Config) (*Server, error) {
 		return nil, err
 	}
 	// Watch exits before restoring, so none that happen meanwhile is missed.
-	s.stopWatch, err = oci.WatchExits(s.exitDir, s.onExit)
+	s.stopWatch, err = conmon.WatchExits(s.monitor, s.bundles, s.onExit)
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -225,7 +226,7 @@ func (s *Server) stateCounts() (sandboxes, containers map[string]int) {
 	return sandboxes, containers
 }
 
-func (s *Server) runtimeFor(handler string) (*oci.Runtime, string, error) {
+func (s *Server) runtimeFor(handler string) (runtime.Runtime, string, error) {
 	if handler == "" {
 		handler = s.cfg.Runtime.DefaultHandler
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/runtime"
+
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/image"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
@@ -131,7 +133,7 @@ func (s *Server) containerPaths(r container.Record) ctrPaths {
 	var err error
 	// Records written before CgroupsPath existed still have the spec.
 	if p.cgroup = r.CgroupsPath; p.cgroup == "" {
-		if p.cgroup, err = stats.SpecCgroupsPath(r.Bundle); err != nil {
+		if p.cgroup, err = runtime.Bundle(r.Bundle).CgroupsPath(); err != nil {
 			slog.Debug("container cgroup unknown", "container", r.ID, "error", err)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
-	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/runtime/conmon"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 )
 
@@ -56,21 +56,8 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 		}
 	}
-	s.sweepDir(filepath.Join(s.cfg.RunRoot, "containers"), knownCtr, func(dir string) error {
-		id := filepath.Base(dir)
-		for _, rt := range s.runtimes {
-			_ = rt.Delete(ctx, id)
-			rt.CleanupFiles(id)
-		}
-		return oci.RemoveBundle(dir)
-	})
-
-	// Exit files of containers we no longer know.
-	for _, id := range dirNames(s.exitDir) {
-		if !knownCtr[id] {
-			_ = os.Remove(filepath.Join(s.exitDir, id))
-		}
-	}
+	s.sweepBundles(ctx, knownCtr)
+	conmon.SweepExits(s.monitor, func(id string) bool { return knownCtr[id] })
 
 	// CNI: release results and IPs of sandboxes we no longer know.
 	if cached, err := s.net.CachedAttachments(); err == nil {
@@ -95,6 +82,33 @@ func (s *Server) sweep(ctx context.Context) {
 			slog.Debug("sweep: CNI GC", "error", err)
 		}
 		cancel()
+	}
+}
+
+// sweepBundles deletes containers no record names from every runtime,
+// then their bundles.
+func (s *Server) sweepBundles(ctx context.Context, known map[string]bool) {
+	ids, err := s.bundles.IDs()
+	if err != nil {
+		slog.Warn("sweep: list bundles", "error", err)
+		return
+	}
+	for _, id := range ids {
+		if known[id] {
+			continue
+		}
+		for _, rt := range s.runtimes {
+			_ = rt.Delete(ctx, id)
+		}
+		b, err := s.bundles.For(id)
+		if err == nil {
+			err = b.Remove()
+		}
+		if err != nil {
+			slog.Warn("sweep: remove orphaned bundle", "container", id, "error", err)
+		} else {
+			slog.Info("sweep: removed orphaned bundle", "container", id)
+		}
 	}
 }
 

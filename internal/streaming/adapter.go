@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/runtime"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 )
 
@@ -54,11 +54,11 @@ func streams(in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan rem
 
 // sizes relays terminal sizes until the library closes its channel or the
 // session ends.
-func sizes(in <-chan remotecommand.TerminalSize, done <-chan struct{}) <-chan oci.TermSize {
+func sizes(in <-chan remotecommand.TerminalSize, done <-chan struct{}) <-chan runtime.TermSize {
 	if in == nil {
 		return nil
 	}
-	out := make(chan oci.TermSize)
+	out := make(chan runtime.TermSize)
 	go func() {
 		defer close(out)
 		for {
@@ -68,7 +68,7 @@ func sizes(in <-chan remotecommand.TerminalSize, done <-chan struct{}) <-chan oc
 					return
 				}
 				select {
-				case out <- oci.TermSize{Width: s.Width, Height: s.Height}:
+				case out <- runtime.TermSize{Width: s.Width, Height: s.Height}:
 				case <-done:
 					return
 				}

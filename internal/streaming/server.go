@@ -15,7 +15,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/runtime"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/cri-streaming/pkg/streaming"
 	"k8s.io/klog/v2"
@@ -27,7 +27,7 @@ type Streams struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Tty    bool
-	Resize <-chan oci.TermSize
+	Resize <-chan runtime.TermSize
 }
 
 // Backend runs the sessions; the CRI server implements it.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cradle-runtime/cradle/internal/oci"
+	"github.com/cradle-runtime/cradle/internal/runtime"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	utilexec "k8s.io/utils/exec"
 )
@@ -27,7 +27,7 @@ func TestSizesRelayAndStop(t *testing.T) {
 	done := make(chan struct{})
 	out := sizes(in, done)
 	in <- remotecommand.TerminalSize{Width: 100, Height: 30}
-	if s := <-out; s != (oci.TermSize{Width: 100, Height: 30}) {
+	if s := <-out; s != (runtime.TermSize{Width: 100, Height: 30}) {
 		t.Errorf("relayed %+v", s)
 	}
 	close(done)

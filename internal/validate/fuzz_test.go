@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cradle-runtime/cradle/internal/oci"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
+	"github.com/cradle-runtime/cradle/internal/spec"
 	"github.com/cradle-runtime/cradle/internal/validate"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -41,8 +41,8 @@ func rootfs(f *testing.F) string {
 
 const podParent = "/kubepods/pod1"
 
-func input(root string, cfg *runtimeapi.ContainerConfig, sb oci.Sandbox) *oci.ContainerInput {
-	return &oci.ContainerInput{
+func input(root string, cfg *runtimeapi.ContainerConfig, sb spec.Sandbox) *spec.ContainerInput {
+	return &spec.ContainerInput{
 		ID: "c1", Config: cfg, Rootfs: root, ImageName: "busybox",
 		Image:   imgspecv1.ImageConfig{Entrypoint: []string{"/bin/sh"}, Env: []string{"PATH=/bin"}, WorkingDir: "/"},
 		Sandbox: sb,
@@ -63,13 +63,13 @@ func FuzzContainerSpec(f *testing.F) {
 			namesField(t, err, "config")
 			return
 		}
-		sb := oci.Sandbox{ID: "sb1", Name: "pod", Namespace: "ns", UID: "u", Hostname: "pod", CgroupParent: podParent}
-		spec, err := oci.ContainerSpec(input(root, cfg, sb))
+		sb := spec.Sandbox{ID: "sb1", Name: "pod", Namespace: "ns", UID: "u", Hostname: "pod", CgroupParent: podParent}
+		ociSpec, err := spec.ContainerSpec(input(root, cfg, sb))
 		if err != nil {
 			namesField(t, err, "")
 			return
 		}
-		specStaysInside(t, spec, podParent)
+		specStaysInside(t, ociSpec, podParent)
 	})
 }
 
@@ -118,7 +118,7 @@ func FuzzPodSandboxSpec(f *testing.F) {
 		}
 		// The pod's infra container, from what the pod config gives it.
 		parent := cfg.GetLinux().GetCgroupParent()
-		sb := oci.Sandbox{
+		sb := spec.Sandbox{
 			ID: "sb1", Name: cfg.GetMetadata().GetName(), Namespace: cfg.GetMetadata().GetNamespace(),
 			UID: cfg.GetMetadata().GetUid(), Hostname: cfg.GetHostname(), CgroupParent: parent,
 			Annotations: cfg.GetAnnotations(),
@@ -128,7 +128,7 @@ func FuzzPodSandboxSpec(f *testing.F) {
 			Image:    &runtimeapi.ImageSpec{Image: "pause"},
 			Linux:    &runtimeapi.LinuxContainerConfig{Resources: cfg.GetLinux().GetResources()},
 		}
-		spec, err := oci.ContainerSpec(input(root, infra, sb))
+		ociSpec, err := spec.ContainerSpec(input(root, infra, sb))
 		if err != nil {
 			namesField(t, err, "")
 			return
@@ -136,7 +136,7 @@ func FuzzPodSandboxSpec(f *testing.F) {
 		if parent == "" {
 			parent = "/cradle"
 		}
-		specStaysInside(t, spec, path.Join("/", parent))
+		specStaysInside(t, ociSpec, path.Join("/", parent))
 	})
 }
 
@@ -144,8 +144,8 @@ func FuzzPodSandboxSpec(f *testing.F) {
 // under prefix.
 func namesField(t *testing.T, err error, prefix string) {
 	t.Helper()
-	var ve *validate.Error // oci.FieldError too
-	var he *oci.HostError
+	var ve *validate.Error // spec.FieldError too
+	var he *spec.HostError
 	switch {
 	case errors.As(err, &ve):
 		if !strings.HasPrefix(ve.Field, prefix) {
@@ -158,14 +158,14 @@ func namesField(t *testing.T, err error, prefix string) {
 }
 
 // specStaysInside checks what an accepted config may never produce.
-func specStaysInside(t *testing.T, spec *specs.Spec, cgroupParent string) {
+func specStaysInside(t *testing.T, ociSpec *specs.Spec, cgroupParent string) {
 	t.Helper()
-	for _, m := range spec.Mounts {
+	for _, m := range ociSpec.Mounts {
 		if !path.IsAbs(m.Destination) || strings.Contains("/"+m.Destination+"/", "/../") {
 			t.Errorf("mount destination %q is not absolute and clean", m.Destination)
 		}
 	}
-	if p := spec.Process; p != nil {
+	if p := ociSpec.Process; p != nil {
 		if !path.IsAbs(p.Cwd) {
 			t.Errorf("cwd %q is not absolute", p.Cwd)
 		}
@@ -175,12 +175,12 @@ func specStaysInside(t *testing.T, spec *specs.Spec, cgroupParent string) {
 			}
 		}
 	}
-	if strings.ContainsAny(spec.Hostname, "\n\x00 /") {
-		t.Errorf("hostname %q", spec.Hostname)
+	if strings.ContainsAny(ociSpec.Hostname, "\n\x00 /") {
+		t.Errorf("hostname %q", ociSpec.Hostname)
 	}
 	// A ".." segment, not a name with two dots in it ("a..b", which the
 	// fuzzer found), would climb.
-	if cg := spec.Linux.CgroupsPath; !strings.HasPrefix(cg, strings.TrimSuffix(cgroupParent, "/")+"/") || strings.Contains(cg+"/", "/../") {
+	if cg := ociSpec.Linux.CgroupsPath; !strings.HasPrefix(cg, strings.TrimSuffix(cgroupParent, "/")+"/") || strings.Contains(cg+"/", "/../") {
 		t.Errorf("cgroups path %q is not under %q", cg, cgroupParent)
 	}
 }

@@ -1,0 +1,63 @@
+package spec
+
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-tools/generate"
+)
+
+// Annotation keys that Kata and other VM runtimes read (containerd's), and
+// their CRI-O counterparts.
+const (
+	AnnContainerType    = "io.kubernetes.cri.container-type"
+	AnnSandboxID        = "io.kubernetes.cri.sandbox-id"
+	AnnSandboxName      = "io.kubernetes.cri.sandbox-name"
+	AnnSandboxNamespace = "io.kubernetes.cri.sandbox-namespace"
+	AnnSandboxUID       = "io.kubernetes.cri.sandbox-uid"
+	AnnContainerName    = "io.kubernetes.cri.container-name"
+	AnnImageName        = "io.kubernetes.cri.image-name"
+
+	AnnCrioType            = "io.kubernetes.cri-o.ContainerType"
+	AnnCrioSandboxID       = "io.kubernetes.cri-o.SandboxID"
+	AnnCrioSandboxName     = "io.kubernetes.cri-o.SandboxName"
+	AnnCrioNamespace       = "io.kubernetes.cri-o.Namespace"
+	AnnCrioName            = "io.kubernetes.cri-o.ContainerName"
+	AnnCrioImageName       = "io.kubernetes.cri-o.ImageName"
+	ContainerTypeSandbox   = "sandbox"
+	ContainerTypeContainer = "container"
+)
+
+// setAnnotations copies the config's annotations and adds the runtime's
+// own, which win over the config's.
+func setAnnotations(g *generate.Generator, in *ContainerInput) {
+	for k, v := range in.Config.GetAnnotations() {
+		g.AddAnnotation(k, v)
+	}
+	name := in.Config.GetMetadata().GetName()
+	sb := in.Sandbox
+	for k, v := range map[string]string{
+		AnnContainerType: ContainerTypeContainer, AnnCrioType: ContainerTypeContainer,
+		AnnSandboxID: sb.ID, AnnCrioSandboxID: sb.ID,
+		AnnSandboxName: sb.Name, AnnCrioSandboxName: sb.Name,
+		AnnSandboxNamespace: sb.Namespace, AnnCrioNamespace: sb.Namespace,
+		AnnSandboxUID:    sb.UID,
+		AnnContainerName: name, AnnCrioName: name,
+		AnnImageName: in.ImageName, AnnCrioImageName: in.ImageName,
+	} {
+		g.AddAnnotation(k, v)
+	}
+	if s := StopSignal(in.Config, in.Image); s != "" {
+		g.AddAnnotation(AnnStopSignal, s)
+	}
+}
+
+// MarkSandbox turns a container spec into the pod's sandbox (infra) spec,
+// as VM runtimes tell them apart.
+func MarkSandbox(s *specs.Spec) {
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[AnnContainerType] = ContainerTypeSandbox
+	s.Annotations[AnnCrioType] = ContainerTypeSandbox
+	delete(s.Annotations, AnnContainerName)
+	delete(s.Annotations, AnnCrioName)
+}
