@@ -3,8 +3,8 @@ package container
 
 import (
 	"strconv"
-	"sync"
 
+	"github.com/cradle-runtime/cradle/internal/store"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -28,6 +28,9 @@ type Record struct {
 	// User is the identity the process runs with, as resolved against the
 	// image: ContainerStatus reports it.
 	User *User `json:"user,omitempty"`
+	// SELinuxLabel is the process label; a level other than the pod's is
+	// freed when the container is removed.
+	SELinuxLabel string `json:"selinuxLabel,omitempty"`
 
 	State      runtimeapi.ContainerState `json:"state"`
 	CreatedAt  int64                     `json:"createdAt"`
@@ -42,56 +45,41 @@ type Record struct {
 	ConmonStart uint64 `json:"conmonStart,omitempty"`
 }
 
-// Container is a record plus its locks and exit notification.
-type Container struct {
-	// Op serialises lifecycle operations; status reads never take it, so
-	// ContainerStatus never waits behind a stop in progress.
-	Op sync.Mutex
+// Machine is the container state machine of the CRI: created, running,
+// exited; an exited container stays exited.
+var Machine = store.Machine[Record, runtimeapi.ContainerState]{
+	Kind:  "container",
+	State: func(r *Record) *runtimeapi.ContainerState { return &r.State },
+	Edges: map[runtimeapi.ContainerState][]runtimeapi.ContainerState{
+		runtimeapi.ContainerState_CONTAINER_CREATED: {runtimeapi.ContainerState_CONTAINER_RUNNING, runtimeapi.ContainerState_CONTAINER_EXITED},
+		runtimeapi.ContainerState_CONTAINER_RUNNING: {runtimeapi.ContainerState_CONTAINER_EXITED},
+	},
+}
 
-	mu     sync.RWMutex
-	rec    Record
+// Container is a persisted record with its operation lock and its exit
+// notification. Status reads never take Op, so ContainerStatus never
+// waits behind a stop in progress.
+type Container struct {
+	*store.Object[Record, runtimeapi.ContainerState]
 	exited chan struct{}
 }
 
 // New wraps a record.
 func New(r Record) *Container {
-	c := &Container{rec: r, exited: make(chan struct{})}
+	c := &Container{exited: make(chan struct{})}
 	if r.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 		close(c.exited)
 	}
+	c.Object = store.NewObject(r.ID, r, Machine, func(s runtimeapi.ContainerState) {
+		if s == runtimeapi.ContainerState_CONTAINER_EXITED {
+			close(c.exited) // once: nothing leaves EXITED
+		}
+	})
 	return c
 }
 
-// Get returns a copy of the record.
-func (c *Container) Get() Record {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.rec
-}
-
-// Update changes the record through persist; on error nothing changes.
-func (c *Container) Update(persist func(Record) error, fn func(*Record)) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	next := c.rec
-	fn(&next)
-	if err := persist(next); err != nil {
-		return err
-	}
-	wasExited := c.rec.State == runtimeapi.ContainerState_CONTAINER_EXITED
-	c.rec = next
-	if !wasExited && next.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-		close(c.exited)
-	}
-	return nil
-}
-
 // Exited is closed once the container has exited.
-func (c *Container) Exited() <-chan struct{} {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.exited
-}
+func (c *Container) Exited() <-chan struct{} { return c.exited }
 
 // Name is the reserved name of a container, as the kubelet builds it.
 func Name(c *runtimeapi.ContainerMetadata, sb *runtimeapi.PodSandboxMetadata) string {

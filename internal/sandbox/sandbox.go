@@ -4,10 +4,10 @@ package sandbox
 
 import (
 	"strconv"
-	"sync"
 
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
+	"github.com/cradle-runtime/cradle/internal/store"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -52,45 +52,33 @@ type Record struct {
 	// StopPodSandbox must not tell them again.
 	NRIStopped bool `json:"nriStopped,omitempty"`
 
+	// SELinuxLabel is the pod's process label ("" without SELinux): its
+	// containers share its MCS level, freed when the pod is removed.
+	SELinuxLabel string `json:"selinuxLabel,omitempty"`
+
 	InfraID  string `json:"infraId,omitempty"`
 	InfraPid int    `json:"infraPid,omitempty"`
 }
 
-// Sandbox is a record plus the lock that serialises operations on it.
-type Sandbox struct {
-	// Op serialises lifecycle operations (run, stop, remove) on this pod.
-	Op sync.Mutex
+// Machine is the sandbox state machine: a pod is created, becomes ready,
+// and is stopped; nothing comes back from NOTREADY.
+var Machine = store.Machine[Record, State]{
+	Kind:  "sandbox",
+	State: func(r *Record) *State { return &r.State },
+	Edges: map[State][]State{
+		Creating: {Ready, NotReady},
+		Ready:    {NotReady},
+	},
+}
 
-	mu  sync.RWMutex
-	rec Record
+// Sandbox is a persisted record with its operation lock; its Op
+// serialises lifecycle operations (run, stop, remove) on the pod.
+type Sandbox struct {
+	*store.Object[Record, State]
 }
 
 // New wraps a record.
-func New(r Record) *Sandbox { return &Sandbox{rec: r} }
-
-// Get returns a copy of the record.
-func (s *Sandbox) Get() Record {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.rec
-}
-
-// Update changes the record in memory and, through persist, on disk. If
-// persisting fails, the in-memory record is left unchanged.
-func (s *Sandbox) Update(persist func(Record) error, fn func(*Record)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := s.rec
-	fn(&next)
-	if err := persist(next); err != nil {
-		return err
-	}
-	s.rec = next
-	return nil
-}
-
-// ID is the sandbox ID.
-func (s *Sandbox) ID() string { return s.Get().ID }
+func New(r Record) *Sandbox { return &Sandbox{store.NewObject(r.ID, r, Machine, nil)} }
 
 // HostNetwork reports whether the pod uses the node's network namespace.
 func HostNetwork(c *runtimeapi.PodSandboxConfig) bool {

@@ -17,7 +17,6 @@ import (
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/spec"
 	"github.com/cradle-runtime/cradle/internal/validate"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -38,6 +37,10 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err != nil {
 		return nil, toStatus(err, "pod_sandbox_id")
 	}
+	// Held until the container is in the index: a StopPodSandbox either
+	// runs first, and the pod is not ready here, or finds the container.
+	sb.Op.Lock()
+	defer sb.Op.Unlock()
 	sr := sb.Get()
 	if sr.State != sandbox.Ready {
 		return nil, status.Errorf(codes.FailedPrecondition, "pod_sandbox_id: sandbox %s is not ready", sr.ID)
@@ -147,7 +150,6 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	if infra {
 		spec.MarkSandbox(ociSpec)
 	}
-	joinUserNS(ociSpec, sr)
 	if !infra && s.nri.Enabled() {
 		if err := s.nri.CreateContainer(ctx, nri.PodSandbox(sr), nri.Container(rec, ociSpec), ociSpec); err != nil {
 			return nil, toStatus(err, "create container")
@@ -161,6 +163,8 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	}
 	if p := ociSpec.Process; p != nil {
 		rec.User = &container.User{UID: p.User.UID, GID: p.User.GID, Groups: p.User.AdditionalGids}
+		rec.SELinuxLabel = p.SelinuxLabel
+		cleanups = append(cleanups, func() { spec.ReleaseContainerSELinuxLabel(rec.SELinuxLabel, sr.SELinuxLabel) })
 	}
 	if ociSpec.Linux != nil {
 		rec.CgroupsPath = ociSpec.Linux.CgroupsPath
@@ -222,7 +226,7 @@ func (s *Server) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerCon
 		NetNS: sr.NetNS, IPCNS: sr.IPCNS, UTSNS: sr.UTSNS, HostPID: sandbox.HostPID(sr.Config),
 		HostsFile: sr.HostsFile, ResolvFile: sr.ResolvFile, HostnameFile: sr.HostnameFile, ShmPath: sr.ShmPath,
 		CgroupParent: sr.Config.GetLinux().GetCgroupParent(), Sysctls: sr.Config.GetLinux().GetSysctls(),
-		Annotations: sr.Config.GetAnnotations(), UserNS: sr.UserNS,
+		Annotations: sr.Config.GetAnnotations(), UserNS: sr.UserNS, SELinuxLabel: sr.SELinuxLabel,
 	}
 	if sandbox.HostNetwork(sr.Config) {
 		// The host's UTS namespace: runc refuses to set a hostname there.
@@ -258,28 +262,6 @@ func (s *Server) containersOf(sandboxID string, withInfra bool) []*container.Con
 		}
 	}
 	return out
-}
-
-// joinUserNS puts a container into its pod's pinned user namespace: every
-// container of the pod shares it, and it owns the pod's other namespaces.
-func joinUserNS(ociSpec *specs.Spec, sr sandbox.Record) {
-	if ociSpec.Linux == nil {
-		return
-	}
-	var nss []specs.LinuxNamespace
-	for _, ns := range ociSpec.Linux.Namespaces {
-		if ns.Type != specs.UserNamespace {
-			nss = append(nss, ns)
-		}
-	}
-	ociSpec.Linux.UIDMappings, ociSpec.Linux.GIDMappings = nil, nil
-	if sr.UserNS == "" {
-		ociSpec.Linux.Namespaces = nss
-		return
-	}
-	// runc reads the mappings from the namespace it joins; giving them too
-	// is deprecated there.
-	ociSpec.Linux.Namespaces = append(nss, specs.LinuxNamespace{Type: specs.UserNamespace, Path: sr.UserNS})
 }
 
 func imageIDMaps(in []netns.IDMap) []image.IDMap {

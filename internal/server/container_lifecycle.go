@@ -12,6 +12,8 @@ import (
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
+	"github.com/cradle-runtime/cradle/internal/spec"
+	"github.com/cradle-runtime/cradle/internal/store"
 	"github.com/moby/sys/signal"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -62,18 +64,17 @@ func (s *Server) startContainer(ctx context.Context, c *container.Container) err
 	startedAt := time.Now().UnixNano()
 	if err := rt.Start(context.WithoutCancel(ctx), r.ID); err != nil {
 		// The container can't run; report it as exited with the reason.
-		_ = c.Update(s.putContainer, func(r *container.Record) {
-			r.State, r.FinishedAt, r.ExitCode = runtimeapi.ContainerState_CONTAINER_EXITED, time.Now().UnixNano(), 128
+		_, _ = c.Transition(s.putContainer, runtimeapi.ContainerState_CONTAINER_EXITED, func(r *container.Record) {
+			r.FinishedAt, r.ExitCode = time.Now().UnixNano(), 128
 			r.Reason, r.Message = "StartError", err.Error()
 		})
 		return toStatus(err, "start container %s", r.ID)
 	}
 	failpoint("start:after-runtime")
-	if err := c.Update(s.putContainer, func(r *container.Record) {
-		if r.State == runtimeapi.ContainerState_CONTAINER_CREATED {
-			r.State, r.StartedAt = runtimeapi.ContainerState_CONTAINER_RUNNING, startedAt
-		}
-	}); err != nil {
+	// An exit recorded meanwhile wins: EXITED -> RUNNING is no edge.
+	if _, err := c.Transition(s.putContainer, runtimeapi.ContainerState_CONTAINER_RUNNING, func(r *container.Record) {
+		r.StartedAt = startedAt
+	}); err != nil && !errors.Is(err, store.ErrIllegalTransition) {
 		return toStatus(err, "persist container")
 	}
 	s.emit(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, c.Get())
@@ -114,8 +115,8 @@ func (s *Server) stopContainer(ctx context.Context, c *container.Container, time
 		if err := rt.Delete(ctx, r.ID); err != nil {
 			return err
 		}
-		if err := c.Update(s.putContainer, func(r *container.Record) {
-			r.State, r.FinishedAt, r.ExitCode, r.Reason = runtimeapi.ContainerState_CONTAINER_EXITED, time.Now().UnixNano(), 137, "Error"
+		if _, err := c.Transition(s.putContainer, runtimeapi.ContainerState_CONTAINER_EXITED, func(r *container.Record) {
+			r.FinishedAt, r.ExitCode, r.Reason = time.Now().UnixNano(), 137, "Error"
 		}); err != nil {
 			return err
 		}
@@ -183,13 +184,8 @@ func (s *Server) onExit(e runtime.Exit) {
 }
 
 func (s *Server) recordExit(c *container.Container, e runtime.Exit) {
-	changed := false
-	err := c.Update(s.putContainer, func(r *container.Record) {
-		if r.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-			return
-		}
-		changed = true
-		r.State, r.ExitCode, r.FinishedAt = runtimeapi.ContainerState_CONTAINER_EXITED, e.Code, e.Finished.UnixNano()
+	changed, err := c.Transition(s.putContainer, runtimeapi.ContainerState_CONTAINER_EXITED, func(r *container.Record) {
+		r.ExitCode, r.FinishedAt = e.Code, e.Finished.UnixNano()
 		if r.StartedAt == 0 {
 			r.StartedAt = r.FinishedAt
 		}
@@ -213,11 +209,11 @@ func (s *Server) recordExit(c *container.Container, e runtime.Exit) {
 	if r.Infra {
 		// The pod lost its PID namespace holder: it is no longer ready.
 		if sb, err := s.sandboxes.Get(r.SandboxID); err == nil {
-			_ = sb.Update(s.putSandbox, func(sr *sandbox.Record) {
-				if sr.State == sandbox.Ready {
-					sr.State = sandbox.NotReady
-				}
-			})
+			// Only a ready pod becomes NOTREADY here; one still being
+			// created is finished by RunPodSandbox.
+			if sb.Get().State == sandbox.Ready {
+				_, _ = sb.Transition(s.putSandbox, sandbox.NotReady, nil)
+			}
 		}
 		return
 	}
@@ -253,8 +249,8 @@ func (s *Server) reconcile(c *container.Container) {
 	if r.State == runtimeapi.ContainerState_CONTAINER_CREATED {
 		// A crash between `runtime start` and recording it: ask the runtime.
 		if st, err := rt.State(ctx, r.ID); err == nil && st.Status == "running" {
-			_ = c.Update(s.putContainer, func(r *container.Record) {
-				r.State, r.StartedAt = runtimeapi.ContainerState_CONTAINER_RUNNING, time.Now().UnixNano()
+			_, _ = c.Transition(s.putContainer, runtimeapi.ContainerState_CONTAINER_RUNNING, func(r *container.Record) {
+				r.StartedAt = time.Now().UnixNano()
 			})
 		}
 	}
@@ -303,6 +299,11 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	if err := s.ctrRecords.Delete(r.ID); err != nil {
 		return err
 	}
+	podLabel := ""
+	if sb, err := s.sandboxes.Get(r.SandboxID); err == nil {
+		podLabel = sb.Get().SELinuxLabel
+	}
+	spec.ReleaseContainerSELinuxLabel(r.SELinuxLabel, podLabel)
 	s.containers.Delete(r.ID)
 	s.ctrNames.Release(r.Name, r.ID)
 	s.emit(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, r)

@@ -11,6 +11,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/nri"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
+	"github.com/cradle-runtime/cradle/internal/spec"
 	"github.com/cradle-runtime/cradle/internal/validate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -111,12 +112,19 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 	if _, ok := s.sbNames.Reserve(name, id); !ok {
 		return "", status.Errorf(codes.AlreadyExists, "config.metadata: pod sandbox name %q is reserved", name)
 	}
+	label, err := spec.PodSELinuxLabel(cfg.GetLinux().GetSecurityContext().GetSelinuxOptions())
+	if err != nil {
+		s.sbNames.Release(name, id)
+		return "", status.Errorf(codes.InvalidArgument, "config.linux.security_context.selinux_options: %v", err)
+	}
 	sb := sandbox.New(sandbox.Record{
 		ID: id, Name: name, Config: cfg, Handler: handler, State: sandbox.Creating,
 		CreatedAt: time.Now().UnixNano(), Dir: filepath.Join(s.cfg.RunRoot, "pods", id),
+		SELinuxLabel: label,
 	})
 	if err := s.putSandbox(sb.Get()); err != nil {
 		s.sbNames.Release(name, id)
+		spec.ReleaseSELinuxLabel(label)
 		return "", toStatus(err, "persist sandbox")
 	}
 	s.sandboxes.Add(id, sb)
@@ -132,7 +140,7 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 		defer cancel()
 		if err := s.removeSandbox(rctx, sb); err != nil {
 			slog.Error("rollback of failed RunPodSandbox left state behind; kept for Stop/Remove", "sandbox", id, "error", err)
-			_ = sb.Update(s.putSandbox, func(r *sandbox.Record) { r.State = sandbox.NotReady })
+			_, _ = sb.Transition(s.putSandbox, sandbox.NotReady, nil)
 		}
 	}()
 	failpoint("run:after-record")
@@ -181,7 +189,7 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 	if err := s.nri.RunPodSandbox(ctx, nri.PodSandbox(sb.Get())); err != nil {
 		return "", toStatus(err, "run pod sandbox")
 	}
-	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.State = sandbox.Ready }); err != nil {
+	if _, err := sb.Transition(s.putSandbox, sandbox.Ready, nil); err != nil {
 		// Plugins saw the pod run: tell them it is gone.
 		if nerr := s.nri.RemovePodSandbox(ctx, nri.PodSandbox(sb.Get())); nerr != nil {
 			slog.Warn("NRI RemovePodSandbox after failed RunPodSandbox", "sandbox", id, "error", nerr)
@@ -236,4 +244,5 @@ func (s *Server) forgetSandbox(sb *sandbox.Sandbox) {
 	}
 	s.sandboxes.Delete(r.ID)
 	s.sbNames.Release(r.Name, r.ID)
+	spec.ReleaseSELinuxLabel(r.SELinuxLabel)
 }

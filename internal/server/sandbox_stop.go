@@ -137,8 +137,6 @@ func (s *Server) teardownSandbox(ctx context.Context, sb *sandbox.Sandbox, timeo
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if r.State != sandbox.NotReady {
-		return sb.Update(s.putSandbox, func(r *sandbox.Record) { r.State = sandbox.NotReady })
-	}
-	return nil
+	_, err := sb.Transition(s.putSandbox, sandbox.NotReady, nil)
+	return err
 }

@@ -252,6 +252,7 @@ func (s *Server) restore() error {
 			return errors.New("record ID does not match its file name")
 		}
 		s.sandboxes.Add(id, sandbox.New(r))
+		spec.ReserveSELinuxLabel(r.SELinuxLabel)
 		s.sbNames.Reserve(r.Name, id)
 		return nil
 	})
@@ -267,6 +268,7 @@ func (s *Server) restore() error {
 			return errors.New("record ID does not match its file name")
 		}
 		c := container.New(r)
+		spec.ReserveSELinuxLabel(r.SELinuxLabel)
 		s.containers.Add(id, c)
 		s.ctrNames.Reserve(r.Name, id)
 		s.reconcile(c)
@@ -303,7 +305,7 @@ func (s *Server) reconcileSandboxes() {
 		}
 		if lost != "" {
 			slog.Warn("pod sandbox did not survive; marking it NOTREADY", "sandbox", r.ID, "reason", lost)
-			_ = sb.Update(s.putSandbox, func(r *sandbox.Record) { r.State = sandbox.NotReady })
+			_, _ = sb.Transition(s.putSandbox, sandbox.NotReady, nil)
 		}
 	}
 }
@@ -337,7 +339,7 @@ func (s *Server) finishInterruptedRuns(ctx context.Context) {
 		sb.Op.Unlock()
 		if err != nil {
 			slog.Error("release interrupted RunPodSandbox; kept as NOTREADY", "sandbox", sb.ID(), "error", err)
-			_ = sb.Update(s.putSandbox, func(r *sandbox.Record) { r.State = sandbox.NotReady })
+			_, _ = sb.Transition(s.putSandbox, sandbox.NotReady, nil)
 			continue
 		}
 		slog.Info("released sandbox of an interrupted RunPodSandbox", "sandbox", sb.ID())

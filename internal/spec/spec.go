@@ -40,7 +40,7 @@ type Sandbox struct {
 	ID, Name, Namespace, UID string
 	Hostname                 string
 	NetNS, IPCNS, UTSNS      string // pinned paths; "" means the host's
-	UserNS                   string // the pod's pinned user namespace, joined when the config asks for one; "" makes a new one
+	UserNS                   string // the pod's pinned user namespace, which every container joins; "" for none
 	PIDNS                    string // a PID namespace to join; "" with HostPID false means a new one
 	HostPID                  bool
 	HostsFile, ResolvFile    string

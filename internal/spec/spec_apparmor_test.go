@@ -107,13 +107,13 @@ func TestSELinux(t *testing.T) {
 			want: labels("system_u:system_r:container_t:s0:c3,c4", "system_u:object_r:container_file_t:s0:c3,c4"),
 		},
 		{
-			name: "on: the container's options win over the pod's label",
+			name: "on: the container's options override parts of the pod's label, and it keeps the pod's level",
 			host: on,
 			in: func(in *ContainerInput) {
 				in.Sandbox.SELinuxLabel = "system_u:system_r:container_t:s0:c3,c4"
 				opts(&runtimeapi.SELinuxOption{Type: "other_t"})(in)
 			},
-			want: labels("system_u:system_r:other_t:s0:c1,c2", "system_u:object_r:container_file_t:s0:c1,c2"),
+			want: labels("system_u:system_r:other_t:s0:c3,c4", "system_u:object_r:container_file_t:s0:c3,c4"),
 		},
 	})
 }

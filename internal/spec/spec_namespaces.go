@@ -41,33 +41,39 @@ func setNamespaces(g *generate.Generator, in *ContainerInput) error {
 	return setUserNamespace(g, in)
 }
 
-// setUserNamespace gives the container a user namespace with the config's
-// mappings (mode POD: every container of the pod gets the same mappings),
-// joining the pod's pinned one when it has one. The pod's network and IPC
-// namespaces must belong to it for sysfs and mqueue to mount.
+// setUserNamespace joins the pod's pinned user namespace, which owns the
+// pod's other namespaces (sysfs and mqueue mount only from their owner).
+// Every container of a pod with one joins it, and the spec carries no
+// mappings: runc reads them from the namespace it joins, and giving them
+// too is deprecated there. A config asking for mode POD must name valid
+// mappings, and its pod must have a user namespace to join.
 func setUserNamespace(g *generate.Generator, in *ContainerInput) error {
 	const field = "linux.security_context.namespace_options.userns_options"
+	_ = g.RemoveLinuxNamespace(string(specs.UserNamespace))
+	g.Config.Linux.UIDMappings, g.Config.Linux.GIDMappings = nil, nil
 	u := in.Config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions()
-	if u == nil || u.GetMode() == runtimeapi.NamespaceMode_NODE {
-		return nil
+	if u != nil && u.GetMode() != runtimeapi.NamespaceMode_NODE {
+		if u.GetMode() != runtimeapi.NamespaceMode_POD {
+			return fieldErr(field+".mode", "user namespace mode %v is not supported; use POD or NODE", u.GetMode())
+		}
+		uids, err := idMappings(field+".uids", u.GetUids())
+		if err != nil {
+			return err
+		}
+		gids, err := idMappings(field+".gids", u.GetGids())
+		if err != nil {
+			return err
+		}
+		if len(uids) == 0 || len(gids) == 0 {
+			return fieldErr(field, "mode POD needs uid and gid mappings")
+		}
+		if in.Sandbox.UserNS == "" {
+			return fieldErr(field+".mode", "is POD, but the pod sandbox has no user namespace (set userns_options in the PodSandboxConfig)")
+		}
 	}
-	if u.GetMode() != runtimeapi.NamespaceMode_POD {
-		return fieldErr(field+".mode", "user namespace mode %v is not supported; use POD or NODE", u.GetMode())
+	if in.Sandbox.UserNS != "" {
+		_ = g.AddOrReplaceLinuxNamespace(string(specs.UserNamespace), in.Sandbox.UserNS)
 	}
-	uids, err := idMappings(field+".uids", u.GetUids())
-	if err != nil {
-		return err
-	}
-	gids, err := idMappings(field+".gids", u.GetGids())
-	if err != nil {
-		return err
-	}
-	if len(uids) == 0 || len(gids) == 0 {
-		return fieldErr(field, "mode POD needs uid and gid mappings")
-	}
-	_ = g.AddOrReplaceLinuxNamespace(string(specs.UserNamespace), in.Sandbox.UserNS)
-	g.Config.Linux.UIDMappings = uids
-	g.Config.Linux.GIDMappings = gids
 	return nil
 }
 

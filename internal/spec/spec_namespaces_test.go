@@ -42,11 +42,6 @@ func withNS(typ specs.LinuxNamespaceType, path string) func(*specs.Spec) {
 }
 
 func TestNamespaces(t *testing.T) {
-	userMappings := func(s *specs.Spec) {
-		withNS(specs.UserNamespace, "")(s)
-		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
-		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 1000}, {ContainerID: 1000, HostID: 300000, Size: 64536}}
-	}
 	runSpecCases(t, []specCase{
 		{
 			name: "host network: no network or UTS namespace, no hostname",
@@ -97,17 +92,18 @@ func TestNamespaces(t *testing.T) {
 			host: func(h *testHost) { h.cgroup2 = true },
 			want: withNS(specs.CgroupNamespace, ""),
 		},
-		{name: "user namespace with the config's mappings", in: userns(podUserns()), want: userMappings},
 		{
-			name: "user namespace: the pod's pinned one",
+			name: "user namespace: the pod's pinned one, without mappings",
 			in: func(in *ContainerInput) {
 				userns(podUserns())(in)
 				in.Sandbox.UserNS = "/run/cradle/ns/user-1"
 			},
-			want: func(s *specs.Spec) {
-				userMappings(s)
-				withNS(specs.UserNamespace, "/run/cradle/ns/user-1")(s)
-			},
+			want: withNS(specs.UserNamespace, "/run/cradle/ns/user-1"),
+		},
+		{
+			name: "user namespace: a container of a pod with one joins it",
+			in:   func(in *ContainerInput) { in.Sandbox.UserNS = "/run/cradle/ns/user-1" },
+			want: withNS(specs.UserNamespace, "/run/cradle/ns/user-1"),
 		},
 		{
 			name: "user namespace: mode NODE is none",
@@ -125,6 +121,11 @@ func TestNamespaces(t *testing.T) {
 			in: userns(&runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD,
 				Uids: []*runtimeapi.IDMapping{{HostId: 1, Length: 1}}, Gids: []*runtimeapi.IDMapping{{HostId: 1, Length: 1}, {HostId: 2}}}),
 			field: "linux.security_context.namespace_options.userns_options.gids[1].length", msg: "is zero",
+		},
+		{
+			name:  "user namespace: mode POD in a pod without one",
+			in:    userns(podUserns()),
+			field: "linux.security_context.namespace_options.userns_options.mode", msg: "has no user namespace",
 		},
 		{
 			name:  "user namespace: mode CONTAINER",

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/opencontainers/runtime-tools/generate"
 	"github.com/opencontainers/selinux/go-selinux"
@@ -14,14 +15,17 @@ func setSELinux(g *generate.Generator, in *ContainerInput) error {
 	if !hostSELinux() {
 		return nil
 	}
-	opts := selinuxOptions(in.Config.GetLinux().GetSecurityContext().GetSelinuxOptions())
-	if len(opts) == 0 && in.Sandbox.SELinuxLabel != "" {
+	// The pod's label is the base, so its containers share its MCS level;
+	// the container's own options override parts of it, as in CRI-O.
+	var opts []string
+	if in.Sandbox.SELinuxLabel != "" {
 		pod, err := selinux.DupSecOpt(in.Sandbox.SELinuxLabel)
 		if err != nil {
 			return fmt.Errorf("pod SELinux label %q: %w", in.Sandbox.SELinuxLabel, err)
 		}
 		opts = pod
 	}
+	opts = append(opts, selinuxOptions(in.Config.GetLinux().GetSecurityContext().GetSelinuxOptions())...)
 	plabel, mlabel, err := selinuxInitLabels(opts)
 	if err != nil {
 		return fieldErr("linux.security_context.selinux_options", "%v", err)
@@ -52,10 +56,39 @@ func PodSELinuxLabel(o *runtimeapi.SELinuxOption) (string, error) {
 	return plabel, err
 }
 
-// ReleaseSELinuxLabel frees the MCS level of a label made by ContainerSpec
-// or PodSELinuxLabel, for reuse.
+// selinuxRelease frees an MCS level; a variable for the unit tests.
+var selinuxRelease = selinux.ReleaseLabel
+
+// ReserveSELinuxLabel marks a restored pod's or container's MCS level as
+// taken: the reservations live in memory and a restart loses them.
+func ReserveSELinuxLabel(l string) {
+	if l != "" && hostSELinux() {
+		selinux.ReserveLabel(l)
+	}
+}
+
+// ReleaseSELinuxLabel frees the MCS level of a pod's label (from
+// PodSELinuxLabel) when the pod goes.
 func ReleaseSELinuxLabel(l string) {
 	if l != "" {
-		selinux.ReleaseLabel(l)
+		selinuxRelease(l)
 	}
+}
+
+// ReleaseContainerSELinuxLabel frees the MCS level of a container's label
+// when the container goes, unless it is its pod's level, which the pod
+// holds until it goes itself.
+func ReleaseContainerSELinuxLabel(ctr, pod string) {
+	if ctr == "" || selinuxLevel(ctr) == selinuxLevel(pod) {
+		return
+	}
+	selinuxRelease(ctr)
+}
+
+// selinuxLevel is the MLS/MCS part of user:role:type:level.
+func selinuxLevel(l string) string {
+	if parts := strings.SplitN(l, ":", 4); len(parts) == 4 {
+		return parts[3]
+	}
+	return ""
 }
