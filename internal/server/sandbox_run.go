@@ -19,12 +19,11 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// runOnce lets a kubelet retry wait for, and share, the first attempt.
-type runOnce struct {
-	cfg  *runtimeapi.PodSandboxConfig
-	done chan struct{}
-	id   string
-	err  error
+// runResult is what one RunPodSandbox under a name gives every caller
+// that waited for it: the pod and the config it was made with.
+type runResult struct {
+	id  string
+	cfg *runtimeapi.PodSandboxConfig
 }
 
 func newID() string {
@@ -58,44 +57,34 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	}
 
 	name := sandbox.Name(cfg.GetMetadata())
-	once := &runOnce{cfg: cfg, done: make(chan struct{})}
-	if prev, loaded := s.inflight.LoadOrStore(name, once); loaded {
-		p := prev.(*runOnce)
-		if err := sameConfig(name, p.cfg, cfg); err != nil {
+	// A kubelet retry waits for, and shares, the first attempt, whose work
+	// goes on even if its client gives up.
+	ch := s.inflight.DoChan(name, func() (any, error) {
+		if id, ok := s.sbNames.Lookup(name); ok {
+			// A retry after the first call finished but the client gave up.
+			res := runResult{id: id, cfg: cfg}
+			if sb, err := s.sandboxes.Get(id); err == nil {
+				res.cfg = sb.Get().Config
+			}
+			return res, nil
+		}
+		id, err := s.runSandbox(context.WithoutCancel(ctx), cfg, handler, name)
+		return runResult{id: id, cfg: cfg}, err
+	})
+	var res runResult
+	select {
+	case r := <-ch:
+		res, _ = r.Val.(runResult)
+		if err := sameConfig(name, res.cfg, cfg); err != nil {
 			return nil, err
 		}
-		slog.Debug("RunPodSandbox retry waits for the first attempt", "pod", name)
-		select {
-		case <-p.done:
-			if p.err != nil {
-				return nil, p.err
-			}
-			return &runtimeapi.RunPodSandboxResponse{PodSandboxId: p.id}, nil
-		case <-ctx.Done():
-			return nil, toStatus(ctx.Err(), "waiting for the first RunPodSandbox of %s", name)
+		if r.Err != nil {
+			return nil, r.Err
 		}
+	case <-ctx.Done():
+		return nil, toStatus(ctx.Err(), "waiting for the first RunPodSandbox of %s", name)
 	}
-	defer s.inflight.Delete(name)
-	if id, ok := s.sbNames.Lookup(name); ok {
-		// A retry after the first call finished but the client gave up.
-		if sb, err := s.sandboxes.Get(id); err == nil {
-			once.err = sameConfig(name, sb.Get().Config, cfg)
-		}
-		once.id = id
-		close(once.done)
-		if once.err != nil {
-			return nil, once.err
-		}
-		return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
-	}
-	// The work continues even if this client gives up: a retry collects it.
-	id, err := s.runSandbox(context.WithoutCancel(ctx), cfg, handler, name)
-	once.id, once.err = id, err
-	close(once.done)
-	if err != nil {
-		return nil, err
-	}
-	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: res.id}, nil
 }
 
 // sameConfig tells a retry (the same config, which gets the same pod) from

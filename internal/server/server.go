@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/config"
@@ -26,6 +25,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/spec"
 	"github.com/cradle-runtime/cradle/internal/store"
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -49,7 +49,7 @@ type Server struct {
 	ctrNames   *store.Names
 	sbRecords  *store.Dir
 	ctrRecords *store.Dir
-	inflight   sync.Map // sandbox name -> *runOnce, for kubelet retries
+	inflight   singleflight.Group // RunPodSandbox by pod name, for kubelet retries
 	stopWatch  func()
 	grpc       *grpc.Server
 	stats      statsCache // stats.go
