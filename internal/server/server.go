@@ -24,6 +24,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/runtime/conmon"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/spec"
+	"github.com/cradle-runtime/cradle/internal/stats"
 	"github.com/cradle-runtime/cradle/internal/store"
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc"
@@ -52,8 +53,8 @@ type Server struct {
 	inflight   singleflight.Group // RunPodSandbox by pod name, for kubelet retries
 	stopWatch  func()
 	grpc       *grpc.Server
-	stats      statsCache // stats.go
-	events     eventHub   // events.go
+	stats      *stats.Collector
+	events     eventHub // events.go
 	stream     streamState
 	nri        *nri.NRI // nil when disabled; its methods accept nil
 	metrics    *metrics.Metrics
@@ -153,7 +154,8 @@ func New(cfg *config.Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.startStats()
+	s.stats = stats.NewCollector(statsSource{s}, cfg.Stats.CollectionPeriod.Std())
+	s.stats.Start()
 	if err := s.startNRI(); err != nil {
 		s.Close()
 		return nil, err
@@ -200,7 +202,9 @@ func (s *Server) Close() {
 	}
 	s.nri.Stop()
 	s.stopStreaming()
-	s.stopStats()
+	if s.stats != nil {
+		s.stats.Stop()
+	}
 	if s.stopWatch != nil {
 		s.stopWatch()
 	}

@@ -10,13 +10,14 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// The stats RPCs serve from the cache that stats_collect.go fills.
+// The stats RPCs serve from the stats collector's cache (stats_source.go
+// tells it what exists).
 
 func (s *Server) containerStats(r container.Record) *runtimeapi.ContainerStats {
 	attrs := &runtimeapi.ContainerAttributes{
 		Id: r.ID, Metadata: r.Config.GetMetadata(), Labels: r.Config.GetLabels(), Annotations: r.Config.GetAnnotations(),
 	}
-	return stats.ContainerStats(attrs, s.containerSample(r))
+	return stats.ContainerStats(attrs, s.stats.Container(statsContainer(r)))
 }
 
 func (s *Server) podStats(sr sandbox.Record) *runtimeapi.PodSandboxStats {
@@ -30,7 +31,7 @@ func (s *Server) podStats(sr sandbox.Record) *runtimeapi.PodSandboxStats {
 	attrs := &runtimeapi.PodSandboxAttributes{
 		Id: sr.ID, Metadata: cfg.GetMetadata(), Labels: cfg.GetLabels(), Annotations: cfg.GetAnnotations(),
 	}
-	return stats.PodStats(attrs, s.podSample(sr), ctrs)
+	return stats.PodStats(attrs, s.stats.Pod(s.statsPod(sr)), ctrs)
 }
 
 // ContainerStats reports one container, running or not.
@@ -112,7 +113,7 @@ func (s *Server) podMetrics() []*runtimeapi.PodSandboxMetrics {
 	for _, sr := range s.readyPods(nil) {
 		meta := sr.Config.GetMetadata()
 		pod := stats.Labels{ID: sr.ID, Name: sr.Name, Namespace: meta.GetNamespace(), Pod: meta.GetName()}
-		pm := &runtimeapi.PodSandboxMetrics{PodSandboxId: sr.ID, Metrics: stats.Metrics(pod, unixTime(sr.CreatedAt), s.podSample(sr))}
+		pm := &runtimeapi.PodSandboxMetrics{PodSandboxId: sr.ID, Metrics: stats.Metrics(pod, unixTime(sr.CreatedAt), s.stats.Pod(s.statsPod(sr)))}
 		for _, c := range s.containersOf(sr.ID, false) {
 			r := c.Get()
 			if r.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
@@ -121,7 +122,7 @@ func (s *Server) podMetrics() []*runtimeapi.PodSandboxMetrics {
 			l := pod
 			l.Container, l.ID, l.Image, l.Name = r.Config.GetMetadata().GetName(), r.ID, r.ImageName, r.Name
 			pm.ContainerMetrics = append(pm.ContainerMetrics, &runtimeapi.ContainerMetrics{
-				ContainerId: r.ID, Metrics: stats.Metrics(l, unixTime(r.StartedAt), s.containerSample(r)),
+				ContainerId: r.ID, Metrics: stats.Metrics(l, unixTime(r.StartedAt), s.stats.Container(statsContainer(r))),
 			})
 		}
 		out = append(out, pm)
