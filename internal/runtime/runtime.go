@@ -46,6 +46,12 @@ type Runtime interface {
 	Update(ctx context.Context, id string, res *specs.LinuxResources) error
 	// ReopenLog makes the container's log writer reopen its file.
 	ReopenLog(ctx context.Context, h Handle) error
+	// Restore picks up a container that outlived the daemon: after a
+	// restart, before any other call for it. The backend reconnects to
+	// its monitor and resumes what the daemon itself did for it (such as
+	// writing its log); a container it cannot reach is not an error here,
+	// Exited then concludes its exit.
+	Restore(ctx context.Context, h Handle) error
 	// Features is what the runtime supports, asked of it once.
 	Features() Features
 	// Check reports why the runtime cannot serve, or nil.
@@ -55,8 +61,9 @@ type Runtime interface {
 // Handle names one container to a runtime, with what the daemon recorded
 // at its creation.
 type Handle struct {
-	ID     string
-	Bundle Bundle
+	ID      string
+	Bundle  Bundle
+	LogPath string // where the container's CRI log goes
 	// Monitor identifies the process that watches the container (conmon
 	// or a shim): its PID and start time tell it from a reused PID.
 	Monitor Process

@@ -170,7 +170,7 @@ func (s *Server) waitExit(ctx context.Context, rt runtime.Runtime, c *container.
 
 // handle is what a runtime needs to address the container.
 func handle(r container.Record) runtime.Handle {
-	return runtime.Handle{ID: r.ID, Bundle: runtime.Bundle(r.Bundle),
+	return runtime.Handle{ID: r.ID, Bundle: runtime.Bundle(r.Bundle), LogPath: r.LogPath,
 		Monitor: runtime.Process{Pid: r.ConmonPid, Start: r.ConmonStart}}
 }
 
@@ -242,6 +242,9 @@ func (s *Server) reconcile(c *container.Container) {
 		return
 	}
 	ctx := context.Background()
+	if err := rt.Restore(ctx, handle(r)); err != nil {
+		slog.Warn("restore container in its runtime", "container", r.ID, "error", err)
+	}
 	if e, ok := rt.Exited(ctx, handle(r)); ok {
 		s.recordExit(c, e)
 		return

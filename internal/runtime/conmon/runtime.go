@@ -273,6 +273,10 @@ func (r *Runtime) ReopenLog(_ context.Context, h runtime.Handle) error {
 	return nil
 }
 
+// Restore has nothing to do: conmon kept watching and logging the
+// container while the daemon was away.
+func (r *Runtime) Restore(context.Context, runtime.Handle) error { return nil }
+
 // queryFeatures asks the runtime binary; an old runtime without the
 // features command supports neither.
 func (r *Runtime) queryFeatures(ctx context.Context) runtime.Features {
