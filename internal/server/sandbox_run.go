@@ -59,6 +59,11 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	name := sandbox.Name(cfg.GetMetadata())
 	// A kubelet retry waits for, and shares, the first attempt, whose work
 	// goes on even if its client gives up.
+	if id, ok := s.sbNames.Lookup(name); ok {
+		if sb, err := s.sandboxes.Get(id); err == nil && sb.Get().State == sandbox.Creating {
+			slog.Debug("RunPodSandbox retry waits for the first attempt", "pod", name, "sandbox", id)
+		}
+	}
 	ch := s.inflight.DoChan(name, func() (any, error) {
 		if id, ok := s.sbNames.Lookup(name); ok {
 			// A retry after the first call finished but the client gave up.

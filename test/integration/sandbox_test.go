@@ -328,19 +328,20 @@ func TestRunPodSandboxRetryWhileInFlight(t *testing.T) {
 	d.cniControl("hang-ADD", true)
 	ids := make(chan string, 2)
 	errs := make(chan error, 2)
-	for i := 0; i < 2; i++ {
-		go func() {
-			resp, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg})
-			errs <- err
-			ids <- resp.GetPodSandboxId()
-		}()
+	run := func() {
+		resp, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg})
+		errs <- err
+		ids <- resp.GetPodSandboxId()
 	}
+	// The retry comes once the first attempt hangs in CNI ADD.
+	go run()
 	eventually(t, 10*time.Second, func() string {
 		if contains(d.cniCalls(), "ADD") {
 			return ""
 		}
 		return "ADD not called yet"
 	})
+	go run()
 	d.waitLog(t, `msg="RunPodSandbox retry waits for the first attempt"`)
 	d.cniControl("hang-ADD", false)
 	for i := 0; i < 2; i++ {
