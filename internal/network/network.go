@@ -242,7 +242,9 @@ func (m *Manager) Setup(ctx context.Context, p *Pod) (*Attachment, error) {
 		return nil, err
 	}
 	rt := p.runtimeConf()
-	res, err := m.cni.AddNetworkList(ctx, list, rt)
+	addCtx, cancel := context.WithTimeout(ctx, cniTimeout)
+	defer cancel()
+	res, err := m.cni.AddNetworkList(addCtx, list, rt)
 	if err != nil {
 		// Release anything a plugin early in the chain allocated.
 		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cniTimeout)
@@ -284,6 +286,8 @@ func (m *Manager) Teardown(ctx context.Context, p *Pod, a *Attachment) error {
 		}
 		list = l
 	}
+	ctx, cancel := context.WithTimeout(ctx, cniTimeout)
+	defer cancel()
 	err := m.cni.DelNetworkList(ctx, list, p.runtimeConf())
 	if err != nil && isNotFound(err) {
 		slog.Info("CNI DEL: already gone", "sandbox", p.ID, "error", err)
@@ -315,6 +319,8 @@ func (m *Manager) GC(ctx context.Context, valid []string) error {
 	for _, id := range valid {
 		args.ValidAttachments = append(args.ValidAttachments, cnitypes.GCAttachment{ContainerID: id, IfName: ifName})
 	}
+	ctx, cancel := context.WithTimeout(ctx, cniTimeout)
+	defer cancel()
 	if err := m.cni.GCNetworkList(ctx, list, args); err != nil {
 		return fmt.Errorf("CNI GC on network %s: %w", list.Name, err)
 	}

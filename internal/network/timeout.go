@@ -2,5 +2,6 @@ package network
 
 import "time"
 
-// cniTimeout bounds one CNI call; a hung plugin must not hang the pod forever.
+// cniTimeout bounds each CNI call (ADD, DEL, GC) the manager makes, within
+// the caller's context: a hung plugin must not hang the pod forever.
 const cniTimeout = 2 * time.Minute

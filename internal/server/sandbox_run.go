@@ -156,9 +156,7 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 		return "", toStatus(err, "persist sandbox")
 	}
 	if !sandbox.HostNetwork(cfg) {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		a, err := s.net.Setup(cctx, s.podNetwork(sb.Get()))
-		cancel()
+		a, err := s.net.Setup(ctx, s.podNetwork(sb.Get()))
 		if err != nil {
 			return "", toStatus(err, "set up pod network")
 		}
@@ -199,7 +197,7 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 func (s *Server) pinNamespaces(sb *sandbox.Sandbox) error {
 	r := sb.Get()
 	cfg := r.Config
-	req := netns.Request{ID: r.ID, NetDir: "/var/run/netns", Dir: filepath.Join(s.cfg.RunRoot, "ns"), Sysctls: cfg.GetLinux().GetSysctls()}
+	req := netns.Request{ID: r.ID, Sysctls: cfg.GetLinux().GetSysctls()}
 	if !sandbox.HostNetwork(cfg) {
 		req.Kinds = append(req.Kinds, netns.Net, netns.UTS)
 		req.Hostname = hostname(cfg)
@@ -212,19 +210,14 @@ func (s *Server) pinNamespaces(sb *sandbox.Sandbox) error {
 		return nil
 	}
 	// Record where the pins will go first, so a crash mid-pin is swept.
-	want := netns.PathsFor(req)
+	want := s.pins.Paths(req)
 	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) {
 		r.NetNS, r.IPCNS, r.UTSNS, r.UserNS = want.Net, want.IPC, want.UTS, want.User
 		r.UIDMappings, r.GIDMappings = req.UIDs, req.GIDs
 	}); err != nil {
 		return toStatus(err, "persist sandbox")
 	}
-	if want.Net != "" {
-		if err := s.ownNetPin(r.ID); err != nil {
-			return toStatus(err, "record network pin")
-		}
-	}
-	if _, err := netns.Pin(req); err != nil {
+	if _, err := s.pins.Pin(req); err != nil {
 		return toStatus(err, "pin pod namespaces")
 	}
 	return nil

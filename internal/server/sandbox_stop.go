@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"time"
 
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/nri"
@@ -116,9 +115,7 @@ func (s *Server) teardownSandbox(ctx context.Context, sb *sandbox.Sandbox, timeo
 		if !netns.IsNSFS(pod.NetNS) {
 			pod.NetNS = ""
 		}
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		err := s.net.Teardown(cctx, pod, r.Network)
-		cancel()
+		err := s.net.Teardown(ctx, pod, r.Network)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tear down pod network: %w", err))
 		} else if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.NetworkStopped = true }); err != nil {
@@ -126,10 +123,8 @@ func (s *Server) teardownSandbox(ctx context.Context, sb *sandbox.Sandbox, timeo
 		}
 	}
 	failpoint("stop:after-cni")
-	if err := netns.UnpinAll(netns.Pins{Net: r.NetNS, IPC: r.IPCNS, UTS: r.UTSNS, User: r.UserNS}); err != nil {
+	if err := s.pins.Release(r.ID, netns.Pins{Net: r.NetNS, IPC: r.IPCNS, UTS: r.UTSNS, User: r.UserNS}); err != nil {
 		errs = append(errs, fmt.Errorf("release pod namespaces: %w", err))
-	} else {
-		s.disownNetPin(r.ID)
 	}
 	if err := sandbox.UnmountShm(r.Dir); err != nil {
 		errs = append(errs, err)

@@ -39,6 +39,7 @@ type Server struct {
 	cfg      *config.Config
 	images   *image.Service
 	net      *network.Manager
+	pins     *netns.Manager
 	runtimes map[string]runtime.Runtime
 	bundles  runtime.Bundles // one bundle directory per container
 	monitor  conmon.Options  // shared by the conmon handlers
@@ -64,8 +65,10 @@ type Server struct {
 // New builds the server and restores state from disk.
 func New(cfg *config.Config) (*Server, error) {
 	s := &Server{
-		cfg:        cfg,
-		runtimes:   map[string]runtime.Runtime{},
+		cfg:      cfg,
+		runtimes: map[string]runtime.Runtime{},
+		pins: netns.NewManager(netns.DefaultNetDir, filepath.Join(cfg.RunRoot, "ns"),
+			filepath.Join(cfg.Root, "netns-owned")),
 		bundles:    runtime.Bundles(filepath.Join(cfg.RunRoot, "containers")),
 		sandboxes:  store.NewIndex[*sandbox.Sandbox](),
 		containers: store.NewIndex[*container.Container](),

@@ -5,9 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
 	"github.com/cradle-runtime/cradle/internal/runtime/conmon"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
@@ -21,26 +19,9 @@ func (s *Server) sweep(ctx context.Context) {
 	for _, sb := range s.sandboxes.List() {
 		known[sb.ID()] = true
 	}
-	nsDir := filepath.Join(s.cfg.RunRoot, "ns")
 	// Only pins this daemon made: /var/run/netns is shared with other
 	// runtimes (and other cradles), whose pods must never be touched.
-	ids, err := netns.List("", nsDir)
-	if err != nil {
-		slog.Warn("sweep: list pins", "error", err)
-	}
-	ids = append(ids, dirNames(s.netOwnedDir())...)
-	for _, id := range ids {
-		if known[id] {
-			continue
-		}
-		pins := netns.PathsFor(netns.Request{ID: id, NetDir: "/var/run/netns", Dir: nsDir, Kinds: append(netns.AllKinds(), netns.User)})
-		if err := netns.UnpinAll(pins); err != nil {
-			slog.Warn("sweep: release orphaned pins", "sandbox", id, "error", err)
-		} else {
-			s.disownNetPin(id)
-			slog.Info("sweep: released orphaned pins", "sandbox", id)
-		}
-	}
+	s.pins.Sweep(func(id string) bool { return known[id] })
 	s.sweepDir(filepath.Join(s.cfg.RunRoot, "pods"), known, sandbox.RemoveFiles)
 
 	knownCtr := map[string]bool{}
@@ -65,11 +46,9 @@ func (s *Server) sweep(ctx context.Context) {
 			if known[id] {
 				continue
 			}
-			cctx, cancel := context.WithTimeout(ctx, time.Minute)
-			if err := s.net.Teardown(cctx, &network.Pod{ID: id}, nil); err != nil {
+			if err := s.net.Teardown(ctx, &network.Pod{ID: id}, nil); err != nil {
 				slog.Warn("sweep: CNI DEL of orphaned attachment", "sandbox", id, "error", err)
 			}
-			cancel()
 		}
 	}
 	valid := make([]string, 0, len(known))
@@ -77,11 +56,9 @@ func (s *Server) sweep(ctx context.Context) {
 		valid = append(valid, id)
 	}
 	if s.net.Ready() == nil {
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		if err := s.net.GC(cctx, valid); err != nil {
+		if err := s.net.GC(ctx, valid); err != nil {
 			slog.Debug("sweep: CNI GC", "error", err)
 		}
-		cancel()
 	}
 }
 
@@ -137,16 +114,3 @@ func dirNames(dir string) []string {
 	}
 	return out
 }
-
-// netOwnedDir holds one marker per network pin this daemon made, written
-// before the pin exists and removed after it is gone.
-func (s *Server) netOwnedDir() string { return filepath.Join(s.cfg.Root, "netns-owned") }
-
-func (s *Server) ownNetPin(id string) error {
-	if err := os.MkdirAll(s.netOwnedDir(), 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(s.netOwnedDir(), id), nil, 0o600)
-}
-
-func (s *Server) disownNetPin(id string) { _ = os.Remove(filepath.Join(s.netOwnedDir(), id)) }
