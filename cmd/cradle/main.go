@@ -5,10 +5,17 @@ import (
 	"fmt"
 	"os"
 
+	"go.podman.io/storage/pkg/reexec"
+
 	"github.com/cradle-runtime/cradle/internal/cli"
 )
 
 func main() {
+	// The daemon re-executes itself for helpers (the user namespace
+	// holder): run the helper and exit when this is one.
+	if reexec.Init() {
+		return
+	}
 	if err := cli.Root().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "cradle:", err)
 		os.Exit(1)

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"go.podman.io/storage/pkg/reexec"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,15 +24,14 @@ type IDMap struct {
 	ContainerID, HostID, Size uint32
 }
 
-// holderArg0 is argv[0] of the helper child that creates user namespaces:
-// Go cannot unshare CLONE_NEWUSER from a multi-threaded process, so a fresh
-// child is cloned straight into the new namespaces instead.
+// holderArg0 names the helper child that creates user namespaces: Go
+// cannot unshare CLONE_NEWUSER from a multi-threaded process, so a fresh
+// child of the daemon's own binary is cloned straight into the new
+// namespaces instead. The binary's main calls reexec.Init to run it.
 const holderArg0 = "cradle-ns-holder"
 
 func init() {
-	if filepath.Base(os.Args[0]) == holderArg0 {
-		os.Exit(runHolder())
-	}
+	reexec.Register(holderArg0, func() { os.Exit(runHolder()) })
 }
 
 // holderConfig is what the child applies inside its new namespaces.
@@ -106,8 +105,7 @@ func inHolder(flags int, req Request, mounts []pinMount) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("/proc/self/exe")
-	cmd.Args = []string{holderArg0}
+	cmd := reexec.Command(holderArg0)
 	cmd.Env = []string{"CRADLE_NS_HOLDER=" + string(cfgJSON)}
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/opencontainers/cgroups/systemd"
+
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/fs"
 	"github.com/opencontainers/cgroups/fs2"
@@ -180,19 +182,14 @@ func ResolvePath(cgroupsPath string) string {
 	return filepath.Join(expandSlice(slice), unit)
 }
 
+// expandSlice nests a systemd slice as its parents: a-b.slice is
+// /a.slice/a-b.slice. A name systemd would refuse is kept as it is.
 func expandSlice(slice string) string {
-	name := strings.TrimSuffix(slice, ".slice")
-	if name == "" || name == "-" {
-		return "/"
+	p, err := systemd.ExpandSlice(slice)
+	if err != nil {
+		return filepath.Join("/", slice)
 	}
-	path := "/"
-	prefix := ""
-	for _, comp := range strings.Split(name, "-") {
-		prefix += comp
-		path = filepath.Join(path, prefix+".slice")
-		prefix += "-"
-	}
-	return path
+	return p
 }
 
 // Sum adds up the cgroups of a pod's containers, for a pod without a cgroup

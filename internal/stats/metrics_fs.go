@@ -2,19 +2,17 @@ package stats
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
 var mountSources sync.Map // device number -> mount source
 
 // ReadFsInfo describes the filesystem holding path: its size and inodes
-// from statfs, and its device, the source of its mount as
-// /proc/self/mountinfo lists it (cached by device number).
+// from statfs, and its device, the source of its mount as mountinfo lists
+// it (cached by device number).
 func ReadFsInfo(path string) (*FsInfo, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
@@ -30,33 +28,28 @@ func ReadFsInfo(path string) (*FsInfo, error) {
 		fi.Device = v.(string)
 		return fi, nil
 	}
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(byDevice(unix.Major(dev), unix.Minor(dev)))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read mountinfo: %w", err)
 	}
-	if src := mountSource(string(data), unix.Major(dev), unix.Minor(dev)); src != "" {
-		fi.Device = src
-		mountSources.Store(dev, src)
+	if len(mounts) > 0 && mounts[0].Source != "" {
+		fi.Device = mounts[0].Source
+		mountSources.Store(dev, fi.Device)
 	} else {
 		fi.Device = fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev))
 	}
 	return fi, nil
 }
 
-// mountSource finds the source of a mount of device major:minor in a
-// mountinfo file ("36 35 98:0 /mnt1 /mnt2 rw - ext3 /dev/root rw").
-func mountSource(mountinfo string, major, minor uint32) string {
-	want := strconv.FormatUint(uint64(major), 10) + ":" + strconv.FormatUint(uint64(minor), 10)
-	for _, line := range strings.Split(mountinfo, "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			continue
+// byDevice keeps the mounts of device major:minor; the first one is
+// enough, every mount of a device has its source.
+func byDevice(major, minor uint32) mountinfo.FilterFunc {
+	found := false
+	return func(m *mountinfo.Info) (skip, stop bool) {
+		if found || m.Major != int(major) || m.Minor != int(minor) {
+			return true, found
 		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 2 || f[2] != want {
-			continue
-		}
-		return g[1]
+		found = true
+		return false, true
 	}
-	return ""
 }

@@ -1,13 +1,14 @@
 package stats
 
 import (
-	"bufio"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/prometheus/procfs"
 )
 
 // ReadProcs counts the file descriptors, sockets and threads of the
@@ -15,19 +16,25 @@ import (
 // is skipped.
 func ReadProcs(procRoot string, pids []int) Procs {
 	var p Procs
+	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return p
+	}
 	for _, pid := range pids {
-		dir := filepath.Join(procRoot, strconv.Itoa(pid))
-		if n, ok := threadsOf(filepath.Join(dir, "status")); ok {
-			p.Threads += n
-		}
-		fdDir := filepath.Join(dir, "fd")
-		fds, err := os.ReadDir(fdDir)
+		proc, err := fs.Proc(pid)
 		if err != nil {
 			continue
 		}
-		p.FileDescriptors += uint64(len(fds))
-		for _, fd := range fds {
-			if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && strings.HasPrefix(target, "socket:") {
+		if st, err := proc.Stat(); err == nil {
+			p.Threads += uint64(st.NumThreads)
+		}
+		targets, err := proc.FileDescriptorTargets()
+		if err != nil {
+			continue
+		}
+		p.FileDescriptors += uint64(len(targets))
+		for _, t := range targets {
+			if strings.HasPrefix(t, "socket:") {
 				p.Sockets++
 			}
 		}
@@ -35,25 +42,9 @@ func ReadProcs(procRoot string, pids []int) Procs {
 	return p
 }
 
-// threadsOf reads the Threads: line of a /proc/<pid>/status.
-func threadsOf(path string) (uint64, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "Threads:"); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			return n, err == nil
-		}
-	}
-	return 0, false
-}
-
 // ReadUlimits reads the resource limits of a process from
-// /proc/<pid>/limits.
+// /proc/<pid>/limits. procfs's Limits has the soft limits only; the
+// metrics report both.
 func ReadUlimits(pid int) ([]Ulimit, error) {
 	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "limits"))
 	if err != nil {

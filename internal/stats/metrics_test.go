@@ -313,8 +313,14 @@ func TestReadProcs(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(dir, "fd"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		status := "Name:\tsh\nPid:\t" + pid + "\nThreads:\t" + threads + "\nVmRSS:\t1 kB\n"
-		if err := os.WriteFile(filepath.Join(dir, "status"), []byte(status), 0o644); err != nil {
+		// /proc/<pid>/stat: num_threads is field 20; the rest are zeros.
+		fields := make([]string, 50)
+		for i := range fields {
+			fields[i] = "0"
+		}
+		fields[0], fields[17] = "S", threads
+		stat := pid + " (sh) " + strings.Join(fields, " ") + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		for fd, target := range fds {
@@ -382,27 +388,18 @@ func TestSharesFromWeight(t *testing.T) {
 	}
 }
 
-func TestMountSource(t *testing.T) {
-	mi := `22 1 253:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
-23 22 0:21 / /proc rw,nosuid shared:2 - proc proc rw
-40 22 253:1 /var/lib/x /var/lib/x rw,relatime shared:1 - ext4 /dev/vda1 rw
-41 22 0:45 / /var/lib/cradle/overlay/abc/merged rw master:3 - overlay overlay rw,lowerdir=/a
-`
-	if got := mountSource(mi, 253, 1); got != "/dev/vda1" {
-		t.Errorf("253:1 = %q", got)
-	}
-	if got := mountSource(mi, 0, 45); got != "overlay" {
-		t.Errorf("0:45 = %q", got)
-	}
-	if got := mountSource(mi, 8, 1); got != "" {
-		t.Errorf("unknown = %q", got)
-	}
-	fi, err := ReadFsInfo(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Device == "" || fi.Capacity == 0 || fi.InodesTotal < fi.InodesFree {
-		t.Errorf("ReadFsInfo = %+v", fi)
+func TestReadFsInfo(t *testing.T) {
+	for _, p := range []string{t.TempDir(), "/proc"} {
+		fi, err := ReadFsInfo(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p == "/proc" && fi.Device != "proc" {
+			t.Errorf("/proc's device = %q, want its mount source proc", fi.Device)
+		}
+		if p != "/proc" && (fi.Device == "" || fi.Capacity == 0 || fi.InodesTotal < fi.InodesFree) {
+			t.Errorf("ReadFsInfo(%s) = %+v", p, fi)
+		}
 	}
 }
 
