@@ -1,15 +1,13 @@
 package image
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/procfs"
 
 	"go.podman.io/image/v5/types"
 )
@@ -108,19 +106,13 @@ func (w *watchdog) totals() (uint64, int) {
 // procSelfIO sums rchar and wchar of /proc/self/io: every read and write
 // of the process, pipes to the unpacking child included.
 func procSelfIO() uint64 {
-	f, err := os.Open("/proc/self/io")
+	p, err := procfs.Self()
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	var sum uint64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && (k == "rchar" || k == "wchar") {
-			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			sum += n
-		}
+	io, err := p.IO()
+	if err != nil {
+		return 0
 	}
-	return sum
+	return io.RChar + io.WChar
 }

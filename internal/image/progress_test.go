@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,8 +113,22 @@ func TestWatchdogCountsBytesAndBlobs(t *testing.T) {
 	}
 }
 
+// TestProcSelfIO writes and reads back 1 MiB: the counter the progress
+// watch uses must grow by at least both.
 func TestProcSelfIO(t *testing.T) {
-	if procSelfIO() == 0 {
+	before := procSelfIO()
+	if before == 0 {
 		t.Skip("/proc/self/io not readable here")
+	}
+	const size = 1 << 20
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, make([]byte, size), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.ReadFile(p); err != nil {
+		t.Fatal(err)
+	}
+	if grew := procSelfIO() - before; grew < 2*size {
+		t.Fatalf("procSelfIO grew by %d bytes after writing and reading %d", grew, size)
 	}
 }
