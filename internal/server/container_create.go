@@ -15,7 +15,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/nri"
 	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
-	"github.com/cradle-runtime/cradle/internal/spec"
+	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/validate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -60,7 +60,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	rec := container.Record{
 		ID: id, SandboxID: sr.ID, Name: name, Config: cfg, Handler: sr.Handler,
 		ImageID: img.ID, ImageName: cfg.GetImage().GetImage(),
-		StopSignal: spec.StopSignal(cfg, img.Config),
+		StopSignal: ocispec.StopSignal(cfg, img.Config),
 		State:      runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
 	}
 	if cfg.GetLogPath() != "" && sr.Config.GetLogDirectory() != "" {
@@ -139,16 +139,16 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 		return nil, err
 	}
 	in.ImageVolumes = imageVolumes
-	ociSpec, err := spec.ContainerSpec(in)
+	ociSpec, err := ocispec.ContainerSpec(in)
 	if err != nil {
 		return nil, toStatus(err, "container config")
 	}
 	// Volume dirs live in the bundle, so removing the container removes them.
-	if err := spec.PrepareHost(in, ociSpec); err != nil {
+	if err := ocispec.PrepareHost(in, ociSpec); err != nil {
 		return nil, toStatus(err, "container config")
 	}
 	if infra {
-		spec.MarkSandbox(ociSpec)
+		ocispec.MarkSandbox(ociSpec)
 	}
 	if !infra && s.nri.Enabled() {
 		if err := s.nri.CreateContainer(ctx, nri.PodSandbox(sr), nri.Container(rec, ociSpec), ociSpec); err != nil {
@@ -164,7 +164,7 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	if p := ociSpec.Process; p != nil {
 		rec.User = &container.User{UID: p.User.UID, GID: p.User.GID, Groups: p.User.AdditionalGids}
 		rec.SELinuxLabel = p.SelinuxLabel
-		cleanups = append(cleanups, func() { spec.ReleaseContainerSELinuxLabel(rec.SELinuxLabel, sr.SELinuxLabel) })
+		cleanups = append(cleanups, func() { ocispec.ReleaseContainerSELinuxLabel(rec.SELinuxLabel, sr.SELinuxLabel) })
 	}
 	if ociSpec.Linux != nil {
 		rec.CgroupsPath = ociSpec.Linux.CgroupsPath
@@ -205,12 +205,12 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 	return c, nil
 }
 
-func (s *Server) containerInput(sr sandbox.Record, rec container.Record, img *image.ImageInfo, rootfs string) (*spec.ContainerInput, error) {
+func (s *Server) containerInput(sr sandbox.Record, rec container.Record, img *image.ImageInfo, rootfs string) (*ocispec.ContainerInput, error) {
 	sb, err := s.sandboxSpecInfo(sr, rec.Config)
 	if err != nil {
 		return nil, err
 	}
-	return &spec.ContainerInput{
+	return &ocispec.ContainerInput{
 		ID: rec.ID, Config: rec.Config, Image: img.Config, ImageName: rec.ImageName,
 		Rootfs: rootfs, Sandbox: sb, Defaults: s.defaults, VolumeDir: runtime.Bundle(rec.Bundle).VolumeDir(),
 		PodPrivileged: sr.Config.GetLinux().GetSecurityContext().GetPrivileged(),
@@ -219,8 +219,8 @@ func (s *Server) containerInput(sr sandbox.Record, rec container.Record, img *im
 
 // sandboxSpecInfo resolves what a container joins in its pod, including the
 // PID namespace of the infra process or of a target container.
-func (s *Server) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerConfig) (spec.Sandbox, error) {
-	info := spec.Sandbox{
+func (s *Server) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerConfig) (ocispec.Sandbox, error) {
+	info := ocispec.Sandbox{
 		ID: sr.ID, Name: sr.Config.GetMetadata().GetName(), Namespace: sr.Config.GetMetadata().GetNamespace(),
 		UID: sr.Config.GetMetadata().GetUid(), Hostname: hostname(sr.Config),
 		NetNS: sr.NetNS, IPCNS: sr.IPCNS, UTSNS: sr.UTSNS, HostPID: sandbox.HostPID(sr.Config),

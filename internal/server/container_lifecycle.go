@@ -12,7 +12,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
-	"github.com/cradle-runtime/cradle/internal/spec"
+	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/store"
 	"github.com/moby/sys/signal"
 	"google.golang.org/grpc/codes"
@@ -306,7 +306,7 @@ func (s *Server) removeContainer(ctx context.Context, c *container.Container) er
 	if sb, err := s.sandboxes.Get(r.SandboxID); err == nil {
 		podLabel = sb.Get().SELinuxLabel
 	}
-	spec.ReleaseContainerSELinuxLabel(r.SELinuxLabel, podLabel)
+	ocispec.ReleaseContainerSELinuxLabel(r.SELinuxLabel, podLabel)
 	s.containers.Delete(r.ID)
 	s.ctrNames.Release(r.Name, r.ID)
 	s.emit(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, r)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/cradle-runtime/cradle/internal/container"
-	"github.com/cradle-runtime/cradle/internal/spec"
+	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/validate"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
@@ -40,7 +40,7 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.U
 	if err != nil {
 		return nil, toStatus(err, "runtime")
 	}
-	res, err := spec.Resources(lin, "linux")
+	res, err := ocispec.Resources(lin, "linux")
 	if err != nil {
 		return nil, toStatus(err, "update container %s", r.ID)
 	}

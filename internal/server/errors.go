@@ -10,7 +10,7 @@ import (
 
 	"github.com/cradle-runtime/cradle/internal/image"
 	"github.com/cradle-runtime/cradle/internal/netns"
-	"github.com/cradle-runtime/cradle/internal/spec"
+	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/store"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -39,8 +39,8 @@ func toStatus(err error, format string, a ...any) error {
 		return err
 	}
 	msg := fmt.Sprintf(format, a...) + ": " + err.Error()
-	var fe *spec.FieldError
-	var he *spec.HostError
+	var fe *ocispec.FieldError
+	var he *ocispec.HostError
 	switch {
 	case errors.As(err, &fe), errors.Is(err, image.ErrInvalidReference), errors.Is(err, image.ErrInvalidSubPath),
 		errors.Is(err, netns.ErrNotNamespaced), errors.Is(err, netns.ErrHostNamespace):

@@ -11,7 +11,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/nri"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
-	"github.com/cradle-runtime/cradle/internal/spec"
+	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/validate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -106,7 +106,7 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 	if _, ok := s.sbNames.Reserve(name, id); !ok {
 		return "", status.Errorf(codes.AlreadyExists, "config.metadata: pod sandbox name %q is reserved", name)
 	}
-	label, err := spec.PodSELinuxLabel(cfg.GetLinux().GetSecurityContext().GetSelinuxOptions())
+	label, err := ocispec.PodSELinuxLabel(cfg.GetLinux().GetSecurityContext().GetSelinuxOptions())
 	if err != nil {
 		s.sbNames.Release(name, id)
 		return "", status.Errorf(codes.InvalidArgument, "config.linux.security_context.selinux_options: %v", err)
@@ -118,7 +118,7 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 	})
 	if err := s.putSandbox(sb.Get()); err != nil {
 		s.sbNames.Release(name, id)
-		spec.ReleaseSELinuxLabel(label)
+		ocispec.ReleaseSELinuxLabel(label)
 		return "", toStatus(err, "persist sandbox")
 	}
 	s.sandboxes.Add(id, sb)
@@ -231,5 +231,5 @@ func (s *Server) forgetSandbox(sb *sandbox.Sandbox) {
 	}
 	s.sandboxes.Delete(r.ID)
 	s.sbNames.Release(r.Name, r.ID)
-	spec.ReleaseSELinuxLabel(r.SELinuxLabel)
+	ocispec.ReleaseSELinuxLabel(r.SELinuxLabel)
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/runtime/conmon"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
-	"github.com/cradle-runtime/cradle/internal/spec"
+	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/stats"
 	"github.com/cradle-runtime/cradle/internal/store"
 	"golang.org/x/sync/singleflight"
@@ -43,7 +43,7 @@ type Server struct {
 	runtimes map[string]runtime.Runtime
 	bundles  runtime.Bundles // one bundle directory per container
 	monitor  conmon.Options  // shared by the conmon handlers
-	defaults spec.Defaults
+	defaults ocispec.Defaults
 
 	sandboxes  *store.Index[*sandbox.Sandbox]
 	containers *store.Index[*container.Container]
@@ -109,12 +109,12 @@ func New(cfg *config.Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.defaults = spec.Defaults{
+	s.defaults = ocispec.Defaults{
 		CgroupDriver:   cfg.Runtime.CgroupDriver,
 		CgroupParent:   cfg.Runtime.CgroupParent,
 		Capabilities:   cfg.Runtime.Capabilities(),
-		Bounding:       spec.BoundingSet(),
-		MinOOMScoreAdj: spec.OwnOOMScoreAdj(),
+		Bounding:       ocispec.BoundingSet(),
+		MinOOMScoreAdj: ocispec.OwnOOMScoreAdj(),
 		PidsLimit:      cfg.Runtime.PidsLimit,
 	}
 	for _, u := range ulimits {
@@ -259,7 +259,7 @@ func (s *Server) restore() error {
 			return errors.New("record ID does not match its file name")
 		}
 		s.sandboxes.Add(id, sandbox.New(r))
-		spec.ReserveSELinuxLabel(r.SELinuxLabel)
+		ocispec.ReserveSELinuxLabel(r.SELinuxLabel)
 		s.sbNames.Reserve(r.Name, id)
 		return nil
 	})
@@ -275,7 +275,7 @@ func (s *Server) restore() error {
 			return errors.New("record ID does not match its file name")
 		}
 		c := container.New(r)
-		spec.ReserveSELinuxLabel(r.SELinuxLabel)
+		ocispec.ReserveSELinuxLabel(r.SELinuxLabel)
 		s.containers.Add(id, c)
 		s.ctrNames.Reserve(r.Name, id)
 		s.reconcile(c)

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/cradle-runtime/cradle/internal/sandbox"
-	"github.com/cradle-runtime/cradle/internal/spec"
+	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/validate"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -41,8 +41,8 @@ func rootfs(f *testing.F) string {
 
 const podParent = "/kubepods/pod1"
 
-func input(root string, cfg *runtimeapi.ContainerConfig, sb spec.Sandbox) *spec.ContainerInput {
-	return &spec.ContainerInput{
+func input(root string, cfg *runtimeapi.ContainerConfig, sb ocispec.Sandbox) *ocispec.ContainerInput {
+	return &ocispec.ContainerInput{
 		ID: "c1", Config: cfg, Rootfs: root, ImageName: "busybox",
 		Image:   imgspecv1.ImageConfig{Entrypoint: []string{"/bin/sh"}, Env: []string{"PATH=/bin"}, WorkingDir: "/"},
 		Sandbox: sb,
@@ -63,8 +63,8 @@ func FuzzContainerSpec(f *testing.F) {
 			namesField(t, err, "config")
 			return
 		}
-		sb := spec.Sandbox{ID: "sb1", Name: "pod", Namespace: "ns", UID: "u", Hostname: "pod", CgroupParent: podParent}
-		ociSpec, err := spec.ContainerSpec(input(root, cfg, sb))
+		sb := ocispec.Sandbox{ID: "sb1", Name: "pod", Namespace: "ns", UID: "u", Hostname: "pod", CgroupParent: podParent}
+		ociSpec, err := ocispec.ContainerSpec(input(root, cfg, sb))
 		if err != nil {
 			namesField(t, err, "")
 			return
@@ -118,7 +118,7 @@ func FuzzPodSandboxSpec(f *testing.F) {
 		}
 		// The pod's infra container, from what the pod config gives it.
 		parent := cfg.GetLinux().GetCgroupParent()
-		sb := spec.Sandbox{
+		sb := ocispec.Sandbox{
 			ID: "sb1", Name: cfg.GetMetadata().GetName(), Namespace: cfg.GetMetadata().GetNamespace(),
 			UID: cfg.GetMetadata().GetUid(), Hostname: cfg.GetHostname(), CgroupParent: parent,
 			Annotations: cfg.GetAnnotations(),
@@ -128,7 +128,7 @@ func FuzzPodSandboxSpec(f *testing.F) {
 			Image:    &runtimeapi.ImageSpec{Image: "pause"},
 			Linux:    &runtimeapi.LinuxContainerConfig{Resources: cfg.GetLinux().GetResources()},
 		}
-		ociSpec, err := spec.ContainerSpec(input(root, infra, sb))
+		ociSpec, err := ocispec.ContainerSpec(input(root, infra, sb))
 		if err != nil {
 			namesField(t, err, "")
 			return
@@ -144,8 +144,8 @@ func FuzzPodSandboxSpec(f *testing.F) {
 // under prefix.
 func namesField(t *testing.T, err error, prefix string) {
 	t.Helper()
-	var ve *validate.Error // spec.FieldError too
-	var he *spec.HostError
+	var ve *validate.Error // ocispec.FieldError too
+	var he *ocispec.HostError
 	switch {
 	case errors.As(err, &ve):
 		if !strings.HasPrefix(ve.Field, prefix) {

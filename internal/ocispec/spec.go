@@ -1,7 +1,7 @@
-// Package spec builds the OCI runtime spec from the CRI config. Building is
+// Package ocispec builds the OCI runtime spec from the CRI config. Building is
 // pure; PrepareHost alone creates what the spec points at on the host
 // (image volume and mount source directories).
-package spec
+package ocispec
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package spec
+package ocispec
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
