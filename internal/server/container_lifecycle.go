@@ -10,9 +10,9 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/cradle-runtime/cradle/internal/container"
+	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
-	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/store"
 	"github.com/moby/sys/signal"
 	"google.golang.org/grpc/codes"

@@ -10,8 +10,8 @@ import (
 
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/nri"
-	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/ocispec"
+	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/validate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/ocispec"
+	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/validate"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
