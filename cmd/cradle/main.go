@@ -12,7 +12,7 @@ import (
 
 func main() {
 	// The daemon re-executes itself for helpers (the user namespace
-	// holder): run the helper and exit when this is one.
+	// holder, containers/storage's): run the helper when this is one.
 	if reexec.Init() {
 		return
 	}

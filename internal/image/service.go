@@ -15,7 +15,6 @@ import (
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
-	"go.podman.io/storage/pkg/reexec"
 )
 
 // Options configure the image service.
@@ -45,13 +44,6 @@ type Service struct {
 	volMu     sync.Mutex            // image volume mounts and their records
 
 	warnNoPolicy sync.Once
-}
-
-func init() {
-	// containers/storage re-executes itself for some operations.
-	if reexec.Init() {
-		os.Exit(0)
-	}
 }
 
 // New opens the store and removes what an interrupted pull left behind.

@@ -1,6 +1,9 @@
 package ocispec
 
 import (
+	"errors"
+	"reflect"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -70,6 +73,89 @@ func TestAppArmor(t *testing.T) {
 			in:    apparmorName("docker-default"),
 			field: "linux.security_context.apparmor_profile", msg: `unknown AppArmor profile "docker-default"`,
 		},
+	})
+}
+
+// fakeAppArmorLoader stands in for the kernel's profile list and
+// apparmor_parser; it records the profiles it was asked to load.
+type fakeAppArmorLoader struct {
+	loaded     map[string]bool
+	installs   []string
+	installErr error
+	listErr    error
+}
+
+func useAppArmorLoader(t *testing.T, f *fakeAppArmorLoader) {
+	t.Helper()
+	l, i := apparmorLoaded, apparmorInstall
+	t.Cleanup(func() { apparmorLoaded, apparmorInstall = l, i })
+	apparmorLoaded = func(name string) (bool, error) { return f.loaded[name], f.listErr }
+	apparmorInstall = func(name string) error {
+		f.installs = append(f.installs, name)
+		if f.installErr == nil {
+			f.loaded[name] = true
+		}
+		return f.installErr
+	}
+}
+
+// PrepareHost loads the default profile only for a spec that uses it, and
+// only once the kernel has it.
+func TestAppArmorLoad(t *testing.T) {
+	prepare := func(t *testing.T, host func(*testHost), edit func(*ContainerInput)) (*specs.Spec, error) {
+		t.Helper()
+		in := caseInput(t, host, edit)
+		s, err := ContainerSpec(in)
+		if err != nil {
+			t.Fatalf("ContainerSpec: %v", err)
+		}
+		return s, PrepareHost(in, s)
+	}
+	on := func(h *testHost) { h.apparmor = true }
+	t.Run("off: nothing loaded", func(t *testing.T) {
+		f := &fakeAppArmorLoader{loaded: map[string]bool{}}
+		useAppArmorLoader(t, f)
+		s, err := prepare(t, nil, nil)
+		if err != nil || s.Process.ApparmorProfile != "" || f.installs != nil {
+			t.Errorf("profile %q, err %v, loads %q", s.Process.ApparmorProfile, err, f.installs)
+		}
+	})
+	t.Run("on: a localhost profile is the operator's to load", func(t *testing.T) {
+		f := &fakeAppArmorLoader{loaded: map[string]bool{}}
+		useAppArmorLoader(t, f)
+		s, err := prepare(t, on, apparmorType(runtimeapi.SecurityProfile_Localhost, "my-profile"))
+		if err != nil || s.Process.ApparmorProfile != "my-profile" || f.installs != nil {
+			t.Errorf("profile %q, err %v, loads %q", s.Process.ApparmorProfile, err, f.installs)
+		}
+	})
+	t.Run("on: the default is loaded once", func(t *testing.T) {
+		f := &fakeAppArmorLoader{loaded: map[string]bool{}}
+		useAppArmorLoader(t, f)
+		for range 2 {
+			s, err := prepare(t, on, nil)
+			if err != nil || s.Process.ApparmorProfile != DefaultAppArmorProfile {
+				t.Fatalf("profile %q, err %v", s.Process.ApparmorProfile, err)
+			}
+		}
+		if want := []string{DefaultAppArmorProfile}; !reflect.DeepEqual(f.installs, want) {
+			t.Errorf("loads %q, want %q", f.installs, want)
+		}
+	})
+	t.Run("on: an unreadable profile list means loading", func(t *testing.T) {
+		f := &fakeAppArmorLoader{loaded: map[string]bool{}, listErr: errors.New("permission denied")}
+		useAppArmorLoader(t, f)
+		if _, err := prepare(t, on, nil); err != nil || len(f.installs) != 1 {
+			t.Errorf("err %v, loads %q", err, f.installs)
+		}
+	})
+	t.Run("on: a failed load is an error", func(t *testing.T) {
+		boom := errors.New("apparmor_parser: not found")
+		f := &fakeAppArmorLoader{loaded: map[string]bool{}, installErr: boom}
+		useAppArmorLoader(t, f)
+		_, err := prepare(t, on, nil)
+		if !errors.Is(err, boom) || !strings.Contains(err.Error(), DefaultAppArmorProfile) {
+			t.Errorf("err %v, want it to wrap %v and name the profile", err, boom)
+		}
 	})
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/crierr"
+
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
@@ -46,11 +48,11 @@ func (s *Server) stopStreaming() {
 // ExecSync runs a command in a container and returns its exit code and
 // output. At the timeout the command and all it started are killed.
 func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
-	if err := checked(validate.Exec("cmd", req.GetCmd())); err != nil {
+	if err := crierr.Checked(validate.Exec("cmd", req.GetCmd())); err != nil {
 		return nil, err
 	}
 	if req.GetTimeout() < 0 {
-		return nil, invalid("timeout", "%d is negative", req.GetTimeout())
+		return nil, crierr.Invalid("timeout", "%d is negative", req.GetTimeout())
 	}
 	r, rt, err := s.execTarget(req.GetContainerId(), "exec in")
 	if err != nil {
@@ -76,7 +78,7 @@ func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) 
 
 // Exec prepares a streaming exec and returns its URL.
 func (s *Server) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	if err := checked(validate.Exec("cmd", req.GetCmd())); err != nil {
+	if err := crierr.Checked(validate.Exec("cmd", req.GetCmd())); err != nil {
 		return nil, err
 	}
 	r, _, err := s.execTarget(req.GetContainerId(), "exec in")
@@ -105,7 +107,7 @@ func (s *Server) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*ru
 func (s *Server) PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
 	for _, p := range req.GetPort() {
 		if p <= 0 || p > 65535 {
-			return nil, invalid("port", "%d is not a TCP port", p)
+			return nil, crierr.Invalid("port", "%d is not a TCP port", p)
 		}
 	}
 	sr, err := s.readySandbox(req.GetPodSandboxId())
@@ -118,7 +120,7 @@ func (s *Server) PortForward(ctx context.Context, req *runtimeapi.PortForwardReq
 // execTarget finds a running container: NotFound for an unknown one,
 // FailedPrecondition naming the state for one that doesn't run.
 func (s *Server) execTarget(id, verb string) (container.Record, runtime.Runtime, error) {
-	c, err := s.getContainer(id)
+	c, err := s.lc.Container(id)
 	if err != nil {
 		return container.Record{}, nil, err
 	}
@@ -130,9 +132,9 @@ func (s *Server) execTarget(id, verb string) (container.Record, runtime.Runtime,
 		return container.Record{}, nil, status.Errorf(codes.FailedPrecondition,
 			"container_id: cannot %s container %s: it is %s, not running", verb, r.ID, r.State)
 	}
-	rt, _, err := s.runtimeFor(r.Handler)
+	rt, _, err := s.lc.Runtime(r.Handler)
 	if err != nil {
-		return container.Record{}, nil, toStatus(err, "runtime")
+		return container.Record{}, nil, crierr.ToStatus(err, "runtime")
 	}
 	return r, rt, nil
 }
@@ -140,21 +142,21 @@ func (s *Server) execTarget(id, verb string) (container.Record, runtime.Runtime,
 // execError maps a failed exec: a container that stopped meanwhile is a
 // FailedPrecondition, like one found stopped.
 func (s *Server) execError(id string, err error) error {
-	if c, gerr := s.containers.Get(id); gerr == nil {
+	if c, gerr := s.lc.Containers().Get(id); gerr == nil {
 		if st := c.Get().State; st != runtimeapi.ContainerState_CONTAINER_RUNNING {
 			return status.Errorf(codes.FailedPrecondition, "container_id: container %s is %s, not running: %v", id, st, err)
 		}
 	}
-	return toStatus(err, "exec in container %s", id)
+	return crierr.ToStatus(err, "exec in container %s", id)
 }
 
 func (s *Server) readySandbox(id string) (sandbox.Record, error) {
 	if id == "" {
-		return sandbox.Record{}, invalid("pod_sandbox_id", "is empty")
+		return sandbox.Record{}, crierr.Invalid("pod_sandbox_id", "is empty")
 	}
-	sb, err := s.sandboxes.Get(id)
+	sb, err := s.lc.Sandboxes().Get(id)
 	if err != nil {
-		return sandbox.Record{}, toStatus(err, "pod_sandbox_id")
+		return sandbox.Record{}, crierr.ToStatus(err, "pod_sandbox_id")
 	}
 	sr := sb.Get()
 	if sr.State != sandbox.Ready {

@@ -2,318 +2,58 @@ package server
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"log/slog"
-	"syscall"
-	"time"
 
-	"github.com/containerd/nri/pkg/api"
-	"github.com/cradle-runtime/cradle/internal/container"
-	"github.com/cradle-runtime/cradle/internal/ocispec"
-	"github.com/cradle-runtime/cradle/internal/runtime"
-	"github.com/cradle-runtime/cradle/internal/sandbox"
-	"github.com/cradle-runtime/cradle/internal/store"
-	"github.com/moby/sys/signal"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// StartContainer starts a created container.
-func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
-	c, err := s.getContainer(req.GetContainerId())
+// CreateContainer builds the container's spec and creates it in the
+// runtime; on any failure nothing is left behind.
+func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
+	id, err := s.lc.CreateContainer(ctx, req.GetPodSandboxId(), req.GetConfig())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.startContainer(ctx, c); err != nil {
+	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+// StartContainer starts a created container.
+func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
+	if err := s.lc.StartContainer(ctx, req.GetContainerId()); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StartContainerResponse{}, nil
 }
 
-func (s *Server) getContainer(id string) (*container.Container, error) {
-	if id == "" {
-		return nil, invalid("container_id", "is empty")
-	}
-	c, err := s.containers.Get(id)
-	if err != nil {
-		return nil, toStatus(err, "container_id")
-	}
-	return c, nil
-}
-
-func (s *Server) startContainer(ctx context.Context, c *container.Container) error {
-	c.Op.Lock()
-	defer c.Op.Unlock()
-	r := c.Get()
-	if r.State != runtimeapi.ContainerState_CONTAINER_CREATED {
-		return status.Errorf(codes.FailedPrecondition, "container_id: container %s is %s, not created", r.ID, r.State)
-	}
-	rt, _, err := s.runtimeFor(r.Handler)
-	if err != nil {
-		return toStatus(err, "runtime")
-	}
-	if s.nri.Enabled() && !r.Infra {
-		if err := s.nri.StartContainer(ctx, s.nriPod(r.SandboxID), nriContainer(r)); err != nil {
-			return toStatus(err, "start container %s", r.ID)
-		}
-	}
-	failpoint("start:before-runtime")
-	// The process may run, and even exit, before `runtime start` returns.
-	startedAt := time.Now().UnixNano()
-	if err := rt.Start(context.WithoutCancel(ctx), r.ID); err != nil {
-		// The container can't run; report it as exited with the reason.
-		_, _ = c.Transition(s.putContainer, runtimeapi.ContainerState_CONTAINER_EXITED, func(r *container.Record) {
-			r.FinishedAt, r.ExitCode = time.Now().UnixNano(), 128
-			r.Reason, r.Message = "StartError", err.Error()
-		})
-		return toStatus(err, "start container %s", r.ID)
-	}
-	failpoint("start:after-runtime")
-	// An exit recorded meanwhile wins: EXITED -> RUNNING is no edge.
-	if _, err := c.Transition(s.putContainer, runtimeapi.ContainerState_CONTAINER_RUNNING, func(r *container.Record) {
-		r.StartedAt = startedAt
-	}); err != nil && !errors.Is(err, store.ErrIllegalTransition) {
-		return toStatus(err, "persist container")
-	}
-	s.emit(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, c.Get())
-	s.nriEvent(ctx, api.Event_POST_START_CONTAINER, c.Get())
-	// A very short-lived process may have exited before we recorded the start.
-	if e, ok := rt.Exited(ctx, handle(c.Get())); ok {
-		s.onExit(e)
-	}
-	return nil
-}
-
 // StopContainer sends the stop signal, then SIGKILL after the timeout.
 func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
-	// Stopping what is gone is done, as with pods; the kubelet retries.
-	c, ok, err := lookupForTeardown(s.containers, req.GetContainerId(), "container_id")
-	if !ok {
-		return &runtimeapi.StopContainerResponse{}, err
-	}
-	if err := s.stopContainer(context.WithoutCancel(ctx), c, req.GetTimeout()); err != nil {
-		return nil, toStatus(err, "stop container %s", c.Get().ID)
+	if err := s.lc.StopContainer(ctx, req.GetContainerId(), req.GetTimeout()); err != nil {
+		return nil, err
 	}
 	return &runtimeapi.StopContainerResponse{}, nil
 }
 
-func (s *Server) stopContainer(ctx context.Context, c *container.Container, timeout int64) error {
-	c.Op.Lock()
-	defer c.Op.Unlock()
-	r := c.Get()
-	rt, _, err := s.runtimeFor(r.Handler)
-	if err != nil {
-		return err
-	}
-	switch r.State {
-	case runtimeapi.ContainerState_CONTAINER_EXITED:
-		return nil
-	case runtimeapi.ContainerState_CONTAINER_CREATED:
-		// Never started: remove it from the runtime and record an exit.
-		if err := rt.Delete(ctx, r.ID); err != nil {
-			return err
-		}
-		if _, err := c.Transition(s.putContainer, runtimeapi.ContainerState_CONTAINER_EXITED, func(r *container.Record) {
-			r.FinishedAt, r.ExitCode, r.Reason = time.Now().UnixNano(), 137, "Error"
-		}); err != nil {
-			return err
-		}
-		s.nriStopped(c.Get())
-		return nil
-	}
-	if timeout > 0 {
-		sig := syscall.SIGTERM
-		if r.StopSignal != "" {
-			if parsed, err := signal.ParseSignal(r.StopSignal); err == nil {
-				sig = parsed
-			}
-		}
-		if err := rt.Kill(ctx, r.ID, sig, false); err != nil && !errors.Is(err, runtime.ErrNotExist) {
-			slog.Warn("stop signal failed", "container", r.ID, "error", err)
-		}
-		slog.Debug("stop signal sent; waiting for the exit", "container", r.ID, "signal", sig, "timeout", timeout)
-		if s.waitExit(ctx, rt, c, time.Duration(timeout)*time.Second) {
-			return nil
-		}
-	}
-	if err := rt.Kill(ctx, r.ID, syscall.SIGKILL, true); err != nil && !errors.Is(err, runtime.ErrNotExist) {
-		slog.Warn("SIGKILL failed", "container", r.ID, "error", err)
-	}
-	if s.waitExit(ctx, rt, c, 30*time.Second) {
-		return nil
-	}
-	return fmt.Errorf("container %s did not exit after SIGKILL", r.ID)
-}
-
-// waitExit waits for the exit, also asking the runtime in case the
-// watcher event was missed or the monitor died without reporting it.
-func (s *Server) waitExit(ctx context.Context, rt runtime.Runtime, c *container.Container, d time.Duration) bool {
-	deadline := time.After(d)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-c.Exited():
-			return true
-		case <-tick.C:
-			if e, ok := rt.Exited(ctx, handle(c.Get())); ok {
-				s.onExit(e)
-				return true
-			}
-		case <-deadline:
-			return false
-		}
-	}
-}
-
-// handle is what a runtime needs to address the container.
-func handle(r container.Record) runtime.Handle {
-	return runtime.Handle{ID: r.ID, Bundle: runtime.Bundle(r.Bundle), LogPath: r.LogPath,
-		Monitor: runtime.Process{Pid: r.ConmonPid, Start: r.ConmonStart}}
-}
-
-// onExit records an exit the runtime reported.
-func (s *Server) onExit(e runtime.Exit) {
-	c, err := s.containers.Get(e.ID)
-	if err != nil || c.Get().ID != e.ID {
-		return
-	}
-	s.recordExit(c, e)
-}
-
-func (s *Server) recordExit(c *container.Container, e runtime.Exit) {
-	changed, err := c.Transition(s.putContainer, runtimeapi.ContainerState_CONTAINER_EXITED, func(r *container.Record) {
-		r.ExitCode, r.FinishedAt = e.Code, e.Finished.UnixNano()
-		if r.StartedAt == 0 {
-			r.StartedAt = r.FinishedAt
-		}
-		switch {
-		case e.OOMKilled:
-			r.Reason = "OOMKilled"
-		case e.Code == 0:
-			r.Reason = "Completed"
-		default:
-			r.Reason = "Error"
-		}
-		if e.Message != "" {
-			r.Message = e.Message
-		}
-	})
-	if err != nil {
-		slog.Error("record container exit", "container", e.ID, "error", err)
-		return
-	}
-	r := c.Get()
-	if r.Infra {
-		// The pod lost its PID namespace holder: it is no longer ready.
-		if sb, err := s.sandboxes.Get(r.SandboxID); err == nil {
-			// Only a ready pod becomes NOTREADY here; one still being
-			// created is finished by RunPodSandbox.
-			if sb.Get().State == sandbox.Ready {
-				_, _ = sb.Transition(s.putSandbox, sandbox.NotReady, nil)
-			}
-		}
-		return
-	}
-	s.emit(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, r)
-	slog.Info("container exited", "container", e.ID, "exit_code", e.Code)
-	if changed {
-		// Also for a process that exited by itself: plugins track it.
-		s.nriStopped(r)
-	}
-}
-
-// reconcile brings a restored container up to date with what happened
-// while the daemon was down.
-func (s *Server) reconcile(c *container.Container) {
-	r := c.Get()
-	if r.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-		return
-	}
-	// Pid 0: the create never reached the runtime; finishInterruptedCreates
-	// removes it.
-	if r.State == runtimeapi.ContainerState_CONTAINER_CREATED && r.Pid == 0 {
-		return
-	}
-	rt, _, err := s.runtimeFor(r.Handler)
-	if err != nil {
-		return
-	}
-	ctx := context.Background()
-	if err := rt.Restore(ctx, handle(r)); err != nil {
-		slog.Warn("restore container in its runtime", "container", r.ID, "error", err)
-	}
-	if e, ok := rt.Exited(ctx, handle(r)); ok {
-		s.recordExit(c, e)
-		return
-	}
-	if r.State == runtimeapi.ContainerState_CONTAINER_CREATED {
-		// A crash between `runtime start` and recording it: ask the runtime.
-		if st, err := rt.State(ctx, r.ID); err == nil && st.Status == "running" {
-			_, _ = c.Transition(s.putContainer, runtimeapi.ContainerState_CONTAINER_RUNNING, func(r *container.Record) {
-				r.StartedAt = time.Now().UnixNano()
-			})
-		}
-	}
-}
-
-// RemoveContainer kills the container if needed and removes it. An unknown
+// RemoveContainer kills the container if needed and removes it; an unknown
 // ID is success.
 func (s *Server) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
-	c, ok, err := lookupForTeardown(s.containers, req.GetContainerId(), "container_id")
-	if !ok {
-		return &runtimeapi.RemoveContainerResponse{}, err
-	}
-	if err := s.removeContainer(context.WithoutCancel(ctx), c); err != nil {
-		return nil, toStatus(err, "remove container %s", c.Get().ID)
+	if err := s.lc.RemoveContainer(ctx, req.GetContainerId()); err != nil {
+		return nil, err
 	}
 	return &runtimeapi.RemoveContainerResponse{}, nil
 }
 
-func (s *Server) removeContainer(ctx context.Context, c *container.Container) error {
-	if err := s.stopContainer(ctx, c, 0); err != nil {
-		return err
+// UpdateContainerResources applies new limits to a running container.
+func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
+	if err := s.lc.UpdateContainerResources(ctx, req.GetContainerId(), req.GetLinux()); err != nil {
+		return nil, err
 	}
-	c.Op.Lock()
-	defer c.Op.Unlock()
-	r := c.Get()
-	rt, _, err := s.runtimeFor(r.Handler)
-	if err != nil {
-		return err
+	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+}
+
+// ReopenContainerLog makes the log writer reopen the log after the
+// kubelet rotated it; it never waits behind a stop in progress.
+func (s *Server) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
+	if err := s.lc.ReopenContainerLog(ctx, req.GetContainerId()); err != nil {
+		return nil, err
 	}
-	if err := rt.Delete(ctx, r.ID); err != nil {
-		return err
-	}
-	if err := runtime.RemoveCgroup(r.CgroupsPath); err != nil {
-		slog.Warn("remove container cgroup", "container", r.ID, "error", err)
-	}
-	if err := s.images.RemoveRootfs(r.ID); err != nil {
-		return err
-	}
-	var nctr *api.Container // read before the bundle with its spec goes
-	if s.nri.Enabled() && !r.Infra {
-		nctr = nriContainer(r)
-	}
-	if err := runtime.Bundle(r.Bundle).Remove(); err != nil {
-		return fmt.Errorf("remove bundle: %w", err)
-	}
-	if err := s.ctrRecords.Delete(r.ID); err != nil {
-		return err
-	}
-	podLabel := ""
-	if sb, err := s.sandboxes.Get(r.SandboxID); err == nil {
-		podLabel = sb.Get().SELinuxLabel
-	}
-	ocispec.ReleaseContainerSELinuxLabel(r.SELinuxLabel, podLabel)
-	s.containers.Delete(r.ID)
-	s.ctrNames.Release(r.Name, r.ID)
-	s.emit(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, r)
-	if nctr != nil {
-		if err := s.nri.Event(ctx, api.Event_REMOVE_CONTAINER, s.nriPod(r.SandboxID), nctr); err != nil {
-			slog.Warn("NRI RemoveContainer failed", "container", r.ID, "error", err)
-		}
-	}
-	return nil
+	return &runtimeapi.ReopenContainerLogResponse{}, nil
 }

@@ -36,7 +36,7 @@ func containerStatus(r container.Record) *runtimeapi.ContainerStatus {
 
 // ContainerStatus reads the record only: it never waits behind a stop.
 func (s *Server) ContainerStatus(_ context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
-	c, err := s.getContainer(req.GetContainerId())
+	c, err := s.lc.Container(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (s *Server) ContainerStatus(_ context.Context, req *runtimeapi.ContainerSta
 func (s *Server) ListContainers(_ context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
 	resp := &runtimeapi.ListContainersResponse{}
-	for _, c := range s.containers.List() {
+	for _, c := range s.lc.Containers().List() {
 		r := c.Get()
 		if r.Infra {
 			continue

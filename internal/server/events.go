@@ -69,27 +69,31 @@ func (h *eventHub) close() {
 	}
 }
 
-// emit publishes one container event; it never blocks the caller. Events
-// are built and queued under the hub's lock, so every subscriber sees them
-// in the same order. Infra containers are hidden from the CRI and have no
-// events.
+// emit publishes one container event; it never blocks the caller. Infra
+// containers are hidden from the CRI and have no events.
 func (s *Server) emit(typ runtimeapi.ContainerEventType, r container.Record) {
 	if r.Infra {
 		return
 	}
-	h := &s.events
+	s.events.publish(typ, r.ID, func() *runtimeapi.ContainerEventResponse { return s.containerEvent(typ, r) })
+}
+
+// publish queues the event build makes to every subscriber. Events are
+// built and queued under the hub's lock, so every subscriber sees them in
+// the same order; with no subscriber nothing is built.
+func (h *eventHub) publish(typ runtimeapi.ContainerEventType, id string, build func() *runtimeapi.ContainerEventResponse) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.subs) == 0 {
 		return
 	}
-	ev := s.containerEvent(typ, r)
+	ev := build()
 	for sub := range h.subs {
 		select {
 		case sub.ch <- ev:
 		default:
 			slog.Warn("container events subscriber fell behind; disconnecting it",
-				"buffer", eventBuffer, "event", typ.String(), "container", r.ID)
+				"buffer", eventBuffer, "event", typ.String(), "container", id)
 			h.drop(sub, status.Errorf(codes.ResourceExhausted,
 				"subscriber fell more than %d events behind and missed events; subscribe again and relist", eventBuffer))
 		}

@@ -5,13 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/failpoint"
+
+	"github.com/cradle-runtime/cradle/internal/crierr"
+
 	"github.com/cradle-runtime/cradle/internal/image"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -53,11 +54,11 @@ func authFrom(a *runtimeapi.AuthConfig) (*image.Auth, error) {
 	if a.GetAuth() != "" {
 		dec, err := base64.StdEncoding.DecodeString(a.GetAuth())
 		if err != nil {
-			return nil, invalid("auth.auth", "not base64: %v", err)
+			return nil, crierr.Invalid("auth.auth", "not base64: %v", err)
 		}
 		u, p, ok := strings.Cut(string(dec), ":")
 		if !ok {
-			return nil, invalid("auth.auth", "not user:password")
+			return nil, crierr.Invalid("auth.auth", "not user:password")
 		}
 		out.Username, out.Password = u, p
 	}
@@ -68,7 +69,7 @@ func authFrom(a *runtimeapi.AuthConfig) (*image.Auth, error) {
 func (s *Server) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
 	ref := req.GetImage().GetImage()
 	if ref == "" {
-		return nil, invalid("image.image", "is empty")
+		return nil, crierr.Invalid("image.image", "is empty")
 	}
 	auth, err := authFrom(req.GetAuth())
 	if err != nil {
@@ -78,11 +79,11 @@ func (s *Server) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest
 	if md := req.GetSandboxConfig().GetMetadata(); md != nil {
 		pc.Pod = md.GetNamespace() + "/" + md.GetName()
 	}
-	failpoint("pull:before")
+	failpoint.Hit("pull:before")
 	ii, err := s.images.PullFor(ctx, ref, auth, pc)
-	failpoint("pull:after")
+	failpoint.Hit("pull:after")
 	if err != nil {
-		return nil, toStatus(err, "image.image %q", ref)
+		return nil, crierr.ToStatus(err, "image.image %q", ref)
 	}
 	return &runtimeapi.PullImageResponse{ImageRef: ii.ID}, nil
 }
@@ -99,7 +100,7 @@ func (s *Server) ListImages(_ context.Context, req *runtimeapi.ListImagesRequest
 	}
 	all, err := s.images.List()
 	if err != nil {
-		return nil, toStatus(err, "list images")
+		return nil, crierr.ToStatus(err, "list images")
 	}
 	for _, ii := range all {
 		resp.Images = append(resp.Images, criImage(ii))
@@ -111,14 +112,14 @@ func (s *Server) ListImages(_ context.Context, req *runtimeapi.ListImagesRequest
 func (s *Server) ImageStatus(_ context.Context, req *runtimeapi.ImageStatusRequest) (*runtimeapi.ImageStatusResponse, error) {
 	ref := req.GetImage().GetImage()
 	if ref == "" {
-		return nil, invalid("image.image", "is empty")
+		return nil, crierr.Invalid("image.image", "is empty")
 	}
 	ii, err := s.images.Resolve(ref)
 	if err != nil {
 		if errors.Is(err, image.ErrNotFound) {
 			return &runtimeapi.ImageStatusResponse{}, nil
 		}
-		return nil, toStatus(err, "image.image %q", ref)
+		return nil, crierr.ToStatus(err, "image.image %q", ref)
 	}
 	resp := &runtimeapi.ImageStatusResponse{Image: criImage(ii)}
 	if req.GetVerbose() {
@@ -127,7 +128,7 @@ func (s *Server) ImageStatus(_ context.Context, req *runtimeapi.ImageStatusReque
 			"repoDigests": ii.RepoDigests, "pinned": ii.Pinned, "labels": ii.Config.Labels,
 		})
 		if err != nil {
-			return nil, toStatus(err, "encode verbose info of %q", ref)
+			return nil, crierr.ToStatus(err, "encode verbose info of %q", ref)
 		}
 		resp.Info = map[string]string{"info": string(info)}
 	}
@@ -138,10 +139,10 @@ func (s *Server) ImageStatus(_ context.Context, req *runtimeapi.ImageStatusReque
 func (s *Server) RemoveImage(_ context.Context, req *runtimeapi.RemoveImageRequest) (*runtimeapi.RemoveImageResponse, error) {
 	ref := req.GetImage().GetImage()
 	if ref == "" {
-		return nil, invalid("image.image", "is empty")
+		return nil, crierr.Invalid("image.image", "is empty")
 	}
 	if err := s.images.Remove(ref); err != nil {
-		return nil, toStatus(err, "remove image %q", ref)
+		return nil, crierr.ToStatus(err, "remove image %q", ref)
 	}
 	return &runtimeapi.RemoveImageResponse{}, nil
 }
@@ -151,7 +152,7 @@ func (s *Server) RemoveImage(_ context.Context, req *runtimeapi.RemoveImageReque
 func (s *Server) ImageFsInfo(context.Context, *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error) {
 	imgs, ctrs, err := s.images.FsInfo()
 	if err != nil {
-		return nil, toStatus(err, "image filesystem usage")
+		return nil, crierr.ToStatus(err, "image filesystem usage")
 	}
 	now := time.Now().UnixNano()
 	usage := func(u image.Usage) *runtimeapi.FilesystemUsage {
@@ -164,44 +165,6 @@ func (s *Server) ImageFsInfo(context.Context, *runtimeapi.ImageFsInfoRequest) (*
 		ImageFilesystems:     []*runtimeapi.FilesystemUsage{usage(imgs)},
 		ContainerFilesystems: []*runtimeapi.FilesystemUsage{usage(ctrs)},
 	}, nil
-}
-
-// mountImageVolumes mounts the image volumes (Mount.image, KEP-4639) of
-// container id, whose root filesystem must exist already (CreateRootfs).
-// It returns each one by its index in cfg.Mounts: bind-mount Path
-// read-only at the mount's container_path. On error nothing of it stays
-// mounted; once it succeeded, RemoveRootfs (or UnmountVolumes) releases
-// the volumes, also after a restart.
-func (s *Server) mountImageVolumes(id string, cfg *runtimeapi.ContainerConfig) (map[int]*image.ImageVolume, error) {
-	vols := map[int]*image.ImageVolume{}
-	for i, m := range cfg.GetMounts() {
-		ref := m.GetImage().GetImage()
-		if ref == "" {
-			continue
-		}
-		field := "config.mounts[" + strconv.Itoa(i) + "]"
-		v, err := s.mountImageVolume(id, field, m)
-		if err != nil {
-			_ = s.images.UnmountVolumes(id)
-			return nil, err
-		}
-		vols[i] = v
-	}
-	return vols, nil
-}
-
-func (s *Server) mountImageVolume(id, field string, m *runtimeapi.Mount) (*image.ImageVolume, error) {
-	if !m.GetReadonly() {
-		return nil, invalid(field+".readonly", "must be true: image volumes are read-only")
-	}
-	v, err := s.images.MountVolume(id, m.GetImage().GetImage(), m.GetImageSubPath())
-	if errors.Is(err, image.ErrNotFound) {
-		return nil, status.Errorf(codes.NotFound, "%s.image.image: image %q is not pulled", field, m.GetImage().GetImage())
-	}
-	if err != nil {
-		return nil, toStatus(err, "%s", field)
-	}
-	return v, nil
 }
 
 // imageVolumeStatus is how ContainerStatus reports an image volume: the

@@ -20,7 +20,7 @@ func (s *Server) Version(context.Context, *runtimeapi.VersionRequest) (*runtimea
 // Status reports RuntimeReady and NetworkReady, each with a reason.
 func (s *Server) Status(_ context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
 	rtReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.RuntimeReady, Status: true}
-	if rt, _, err := s.runtimeFor(""); err != nil {
+	if rt, _, err := s.lc.Runtime(""); err != nil {
 		rtReady.Status, rtReady.Reason, rtReady.Message = false, "RuntimeNotConfigured", err.Error()
 	} else if err := rt.Check(); err != nil {
 		rtReady.Status, rtReady.Reason, rtReady.Message = false, "RuntimeBinaryMissing", err.Error()
@@ -45,8 +45,8 @@ func (s *Server) Status(_ context.Context, req *runtimeapi.StatusRequest) (*runt
 // handlerFeatures advertises only what the handler's runtime binary can do:
 // critest and the kubelet then use it.
 func (s *Server) handlerFeatures(name string) *runtimeapi.RuntimeHandlerFeatures {
-	rt, ok := s.runtimes[name]
-	if !ok {
+	rt, _, err := s.lc.Runtime(name)
+	if err != nil {
 		return &runtimeapi.RuntimeHandlerFeatures{}
 	}
 	f := rt.Features()

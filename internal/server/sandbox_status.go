@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/cradle-runtime/cradle/internal/crierr"
+
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -19,11 +21,11 @@ func sandboxState(r sandbox.Record) runtimeapi.PodSandboxState {
 // PodSandboxStatus reports the pod's state and IPs.
 func (s *Server) PodSandboxStatus(_ context.Context, req *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
 	if req.GetPodSandboxId() == "" {
-		return nil, invalid("pod_sandbox_id", "is empty")
+		return nil, crierr.Invalid("pod_sandbox_id", "is empty")
 	}
-	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
+	sb, err := s.lc.Sandboxes().Get(req.GetPodSandboxId())
 	if err != nil {
-		return nil, toStatus(err, "pod sandbox")
+		return nil, crierr.ToStatus(err, "pod sandbox")
 	}
 	r := sb.Get()
 	cfg := r.Config
@@ -55,7 +57,7 @@ func (s *Server) PodSandboxStatus(_ context.Context, req *runtimeapi.PodSandboxS
 		})
 		resp.Info = map[string]string{"info": string(info)}
 	}
-	for _, c := range s.containersOf(r.ID, false) {
+	for _, c := range s.lc.ContainersOf(r.ID, false) {
 		cr := c.Get()
 		resp.ContainersStatuses = append(resp.ContainersStatuses, containerStatus(cr))
 	}
@@ -66,7 +68,7 @@ func (s *Server) PodSandboxStatus(_ context.Context, req *runtimeapi.PodSandboxS
 func (s *Server) ListPodSandbox(_ context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
 	f := req.GetFilter()
 	resp := &runtimeapi.ListPodSandboxResponse{}
-	for _, sb := range s.sandboxes.List() {
+	for _, sb := range s.lc.Sandboxes().List() {
 		r := sb.Get()
 		if r.State == sandbox.Creating {
 			continue // not visible until RunPodSandbox returned it

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/crierr"
+
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/stats"
@@ -22,7 +24,7 @@ func (s *Server) containerStats(r container.Record) *runtimeapi.ContainerStats {
 
 func (s *Server) podStats(sr sandbox.Record) *runtimeapi.PodSandboxStats {
 	var ctrs []*runtimeapi.ContainerStats
-	for _, c := range s.containersOf(sr.ID, false) {
+	for _, c := range s.lc.ContainersOf(sr.ID, false) {
 		if r := c.Get(); r.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
 			ctrs = append(ctrs, s.containerStats(r))
 		}
@@ -36,7 +38,7 @@ func (s *Server) podStats(sr sandbox.Record) *runtimeapi.PodSandboxStats {
 
 // ContainerStats reports one container, running or not.
 func (s *Server) ContainerStats(_ context.Context, req *runtimeapi.ContainerStatsRequest) (*runtimeapi.ContainerStatsResponse, error) {
-	c, err := s.getContainer(req.GetContainerId())
+	c, err := s.lc.Container(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +53,7 @@ func (s *Server) ListContainerStats(_ context.Context, req *runtimeapi.ListConta
 func (s *Server) listContainerStats(filter *runtimeapi.ContainerStatsFilter) []*runtimeapi.ContainerStats {
 	f := stats.Filter{ID: filter.GetId(), PodSandboxID: filter.GetPodSandboxId(), Labels: filter.GetLabelSelector()}
 	var out []*runtimeapi.ContainerStats
-	for _, c := range s.containers.List() {
+	for _, c := range s.lc.Containers().List() {
 		r := c.Get()
 		if r.Infra || r.State != runtimeapi.ContainerState_CONTAINER_RUNNING || !f.Match(r.ID, r.SandboxID, r.Config.GetLabels()) {
 			continue
@@ -64,11 +66,11 @@ func (s *Server) listContainerStats(filter *runtimeapi.ContainerStatsFilter) []*
 // PodSandboxStats reports one pod with its running containers.
 func (s *Server) PodSandboxStats(_ context.Context, req *runtimeapi.PodSandboxStatsRequest) (*runtimeapi.PodSandboxStatsResponse, error) {
 	if req.GetPodSandboxId() == "" {
-		return nil, invalid("pod_sandbox_id", "is empty")
+		return nil, crierr.Invalid("pod_sandbox_id", "is empty")
 	}
-	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
+	sb, err := s.lc.Sandboxes().Get(req.GetPodSandboxId())
 	if err != nil {
-		return nil, toStatus(err, "pod_sandbox_id")
+		return nil, crierr.ToStatus(err, "pod_sandbox_id")
 	}
 	return &runtimeapi.PodSandboxStatsResponse{Stats: s.podStats(sb.Get())}, nil
 }
@@ -81,7 +83,7 @@ func (s *Server) ListPodSandboxStats(_ context.Context, req *runtimeapi.ListPodS
 func (s *Server) readyPods(filter *runtimeapi.PodSandboxStatsFilter) []sandbox.Record {
 	f := stats.Filter{ID: filter.GetId(), Labels: filter.GetLabelSelector()}
 	var out []sandbox.Record
-	for _, sb := range s.sandboxes.List() {
+	for _, sb := range s.lc.Sandboxes().List() {
 		if sr := sb.Get(); sr.State == sandbox.Ready && f.Match(sr.ID, "", sr.Config.GetLabels()) {
 			out = append(out, sr)
 		}
@@ -114,7 +116,7 @@ func (s *Server) podMetrics() []*runtimeapi.PodSandboxMetrics {
 		meta := sr.Config.GetMetadata()
 		pod := stats.Labels{ID: sr.ID, Name: sr.Name, Namespace: meta.GetNamespace(), Pod: meta.GetName()}
 		pm := &runtimeapi.PodSandboxMetrics{PodSandboxId: sr.ID, Metrics: stats.Metrics(pod, unixTime(sr.CreatedAt), s.stats.Pod(s.statsPod(sr)))}
-		for _, c := range s.containersOf(sr.ID, false) {
+		for _, c := range s.lc.ContainersOf(sr.ID, false) {
 			r := c.Get()
 			if r.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
 				continue

@@ -17,7 +17,7 @@ type statsSource struct{ s *Server }
 
 func (src statsSource) Containers() []stats.Container {
 	var out []stats.Container
-	for _, c := range src.s.containers.List() {
+	for _, c := range src.s.lc.Containers().List() {
 		out = append(out, statsContainer(c.Get()))
 	}
 	return out
@@ -25,7 +25,7 @@ func (src statsSource) Containers() []stats.Container {
 
 func (src statsSource) Pods() []stats.Pod {
 	var out []stats.Pod
-	for _, sb := range src.s.sandboxes.List() {
+	for _, sb := range src.s.lc.Sandboxes().List() {
 		if sr := sb.Get(); sr.State == sandbox.Ready {
 			out = append(out, src.s.statsPod(sr))
 		}
@@ -52,7 +52,7 @@ func (src statsSource) LayerDir(id string) (string, error) {
 	if dir := md["UpperDir"]; dir != "" {
 		return dir, nil
 	}
-	ctr, err := src.s.containers.Get(id)
+	ctr, err := src.s.lc.Containers().Get(id)
 	if err != nil {
 		return "", fmt.Errorf("container %s: %w", id, err)
 	}
@@ -83,7 +83,7 @@ func (s *Server) statsPod(sr sandbox.Record) stats.Pod {
 	if !sandbox.HostNetwork(sr.Config) {
 		p.NetNS = sr.NetNS
 	}
-	for _, c := range s.containersOf(sr.ID, true) {
+	for _, c := range s.lc.ContainersOf(sr.ID, true) {
 		p.Containers = append(p.Containers, statsContainer(c.Get()))
 	}
 	return p
@@ -97,7 +97,7 @@ func (s *Server) podCgroup(sr sandbox.Record) string {
 	if parent == "" {
 		return ""
 	}
-	for _, sb := range s.sandboxes.List() {
+	for _, sb := range s.lc.Sandboxes().List() {
 		if o := sb.Get(); o.ID != sr.ID && o.Config.GetLinux().GetCgroupParent() == parent {
 			return ""
 		}

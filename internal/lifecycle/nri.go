@@ -1,4 +1,4 @@
-package server
+package lifecycle
 
 import (
 	"context"
@@ -15,24 +15,24 @@ import (
 )
 
 // nriRuntime is what NRI plugins may ask of the server; a type of its own so
-// that these methods stay off the CRI server's method set.
-type nriRuntime struct{ s *Server }
+// that these methods stay off the manager's method set.
+type nriRuntime struct{ m *Manager }
 
-// startNRI serves NRI plugins. It runs after restore, so a plugin that
+// StartNRI serves NRI plugins. It runs after restore, so a plugin that
 // connects right away synchronizes with the complete state.
-func (s *Server) startNRI() error {
-	if err := s.nri.Start(); err != nil {
+func (m *Manager) StartNRI() error {
+	if err := m.nri.Start(); err != nil {
 		return err
 	}
-	if s.nri.Enabled() {
-		slog.Info("NRI enabled", "socket", s.cfg.NRI.SocketPath)
+	if m.nri.Enabled() {
+		slog.Info("NRI enabled", "socket", m.cfg.NRI.SocketPath)
 	}
 	return nil
 }
 
 // nriPod is the pod a container event names; a bare ID if it is gone.
-func (s *Server) nriPod(id string) *api.PodSandbox {
-	if sb, err := s.sandboxes.Get(id); err == nil {
+func (m *Manager) nriPod(id string) *api.PodSandbox {
+	if sb, err := m.sandboxes.Get(id); err == nil {
 		return nri.PodSandbox(sb.Get())
 	}
 	return &api.PodSandbox{Id: id}
@@ -48,22 +48,22 @@ func nriContainer(r container.Record) *api.Container {
 }
 
 // nriEvent relays a notification; plugins cannot fail the CRI call with it.
-func (s *Server) nriEvent(ctx context.Context, ev api.Event, r container.Record) {
-	if !s.nri.Enabled() || r.Infra {
+func (m *Manager) nriEvent(ctx context.Context, ev api.Event, r container.Record) {
+	if !m.nri.Enabled() || r.Infra {
 		return
 	}
-	if err := s.nri.Event(ctx, ev, s.nriPod(r.SandboxID), nriContainer(r)); err != nil {
+	if err := m.nri.Event(ctx, ev, m.nriPod(r.SandboxID), nriContainer(r)); err != nil {
 		slog.Warn("NRI event failed", "event", ev.String(), "container", r.ID, "error", err)
 	}
 }
 
 // nriStopped tells plugins that a container stopped, once per container:
 // callers call it only on the transition to EXITED.
-func (s *Server) nriStopped(r container.Record) {
-	if !s.nri.Enabled() || r.Infra {
+func (m *Manager) nriStopped(r container.Record) {
+	if !m.nri.Enabled() || r.Infra {
 		return
 	}
-	if err := s.nri.StopContainer(context.Background(), s.nriPod(r.SandboxID), nriContainer(r)); err != nil {
+	if err := m.nri.StopContainer(context.Background(), m.nriPod(r.SandboxID), nriContainer(r)); err != nil {
 		slog.Warn("NRI StopContainer failed", "container", r.ID, "error", err)
 	}
 }
@@ -72,13 +72,13 @@ func (s *Server) nriStopped(r container.Record) {
 // RunPodSandbox returned, and their workload containers.
 func (n nriRuntime) State() ([]*api.PodSandbox, []*api.Container) {
 	var pods []*api.PodSandbox
-	for _, sb := range n.s.sandboxes.List() {
+	for _, sb := range n.m.sandboxes.List() {
 		if r := sb.Get(); r.State != sandbox.Creating {
 			pods = append(pods, nri.PodSandbox(r))
 		}
 	}
 	var ctrs []*api.Container
-	for _, c := range n.s.containers.List() {
+	for _, c := range n.m.containers.List() {
 		if r := c.Get(); !r.Infra {
 			ctrs = append(ctrs, nriContainer(r))
 		}
@@ -92,7 +92,7 @@ func (n nriRuntime) Update(ctx context.Context, updates []*api.ContainerUpdate) 
 	var failed []*api.ContainerUpdate
 	var errs []error
 	for _, u := range updates {
-		err := n.s.updateResources(ctx, u.GetContainerId(), u.GetLinux().GetResources().ToOCI())
+		err := n.m.updateResources(ctx, u.GetContainerId(), u.GetLinux().GetResources().ToOCI())
 		if err == nil || u.GetIgnoreFailure() {
 			continue
 		}
@@ -104,10 +104,10 @@ func (n nriRuntime) Update(ctx context.Context, updates []*api.ContainerUpdate) 
 
 // Evict stops the container; the kubelet sees it exit and acts.
 func (n nriRuntime) Evict(ctx context.Context, id, reason string) error {
-	c, err := n.s.containers.Get(id)
+	c, err := n.m.containers.Get(id)
 	if err != nil {
 		return err
 	}
 	slog.Info("NRI plugin evicts container", "container", id, "reason", reason)
-	return n.s.stopContainer(ctx, c, 0)
+	return n.m.stopContainer(ctx, c, 0)
 }

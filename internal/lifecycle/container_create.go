@@ -1,4 +1,4 @@
-package server
+package lifecycle
 
 import (
 	"context"
@@ -7,6 +7,10 @@ import (
 	"log/slog"
 	"path/filepath"
 	"time"
+
+	"github.com/cradle-runtime/cradle/internal/failpoint"
+
+	"github.com/cradle-runtime/cradle/internal/crierr"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/cradle-runtime/cradle/internal/container"
@@ -25,17 +29,16 @@ import (
 
 // CreateContainer builds the container's spec and creates it in the
 // runtime. On any failure nothing is left behind.
-func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
-	cfg := req.GetConfig()
-	if req.GetPodSandboxId() == "" {
-		return nil, invalid("pod_sandbox_id", "is empty")
+func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig) (string, error) {
+	if podID == "" {
+		return "", crierr.Invalid("pod_sandbox_id", "is empty")
 	}
-	if err := checked(validate.Container(cfg)); err != nil {
-		return nil, err
+	if err := crierr.Checked(validate.Container(cfg)); err != nil {
+		return "", err
 	}
-	sb, err := s.sandboxes.Get(req.GetPodSandboxId())
+	sb, err := m.sandboxes.Get(podID)
 	if err != nil {
-		return nil, toStatus(err, "pod_sandbox_id")
+		return "", crierr.ToStatus(err, "pod_sandbox_id")
 	}
 	// Held until the container is in the index: a StopPodSandbox either
 	// runs first, and the pod is not ready here, or finds the container.
@@ -43,19 +46,19 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	defer sb.Op.Unlock()
 	sr := sb.Get()
 	if sr.State != sandbox.Ready {
-		return nil, status.Errorf(codes.FailedPrecondition, "pod_sandbox_id: sandbox %s is not ready", sr.ID)
+		return "", status.Errorf(codes.FailedPrecondition, "pod_sandbox_id: sandbox %s is not ready", sr.ID)
 	}
-	img, err := s.images.Resolve(cfg.GetImage().GetImage())
+	img, err := m.images.Resolve(cfg.GetImage().GetImage())
 	if err != nil {
 		if errors.Is(err, image.ErrNotFound) {
-			return nil, status.Errorf(codes.NotFound, "config.image.image: image %q is not pulled", cfg.GetImage().GetImage())
+			return "", status.Errorf(codes.NotFound, "config.image.image: image %q is not pulled", cfg.GetImage().GetImage())
 		}
-		return nil, toStatus(err, "config.image.image")
+		return "", crierr.ToStatus(err, "config.image.image")
 	}
 	name := container.Name(cfg.GetMetadata(), sr.Config.GetMetadata())
 	id := newID()
-	if holder, ok := s.ctrNames.Reserve(name, id); !ok {
-		return nil, status.Errorf(codes.AlreadyExists, "config.metadata.name: container name %q is already used by %s", name, holder)
+	if holder, ok := m.ctrNames.Reserve(name, id); !ok {
+		return "", status.Errorf(codes.AlreadyExists, "config.metadata.name: container name %q is already used by %s", name, holder)
 	}
 	rec := container.Record{
 		ID: id, SandboxID: sr.ID, Name: name, Config: cfg, Handler: sr.Handler,
@@ -66,24 +69,24 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if cfg.GetLogPath() != "" && sr.Config.GetLogDirectory() != "" {
 		rec.LogPath = filepath.Join(sr.Config.GetLogDirectory(), cfg.GetLogPath())
 	}
-	c, err := s.createContainer(ctx, sb, rec, img, false)
+	c, err := m.createContainer(ctx, sb, rec, img, false)
 	if err != nil {
-		s.ctrNames.Release(name, id)
-		return nil, err
+		m.ctrNames.Release(name, id)
+		return "", err
 	}
-	return &runtimeapi.CreateContainerResponse{ContainerId: c.Get().ID}, nil
+	return c.Get().ID, nil
 }
 
 // createContainer makes the rootfs, the spec and the runtime container; it
 // undoes each step if a later one fails.
-func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec container.Record, img *image.ImageInfo, infra bool) (c *container.Container, retErr error) {
-	rt, _, err := s.runtimeFor(rec.Handler)
+func (m *Manager) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec container.Record, img *image.ImageInfo, infra bool) (c *container.Container, retErr error) {
+	rt, _, err := m.runtimeFor(rec.Handler)
 	if err != nil {
-		return nil, toStatus(err, "runtime")
+		return nil, crierr.ToStatus(err, "runtime")
 	}
 	if !infra {
 		// From the hook until the container is listed; see nri.BlockSync.
-		unblock := s.nri.BlockSync()
+		unblock := m.nri.BlockSync()
 		defer unblock()
 	}
 	var cleanups []func()
@@ -94,29 +97,29 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 			}
 		}
 	}()
-	bundle, err := s.bundles.For(rec.ID)
+	bundle, err := m.bundles.For(rec.ID)
 	if err != nil {
-		return nil, toStatus(err, "create bundle")
+		return nil, crierr.ToStatus(err, "create bundle")
 	}
 	rec.Bundle = bundle.Dir()
 	if err := bundle.Create(); err != nil {
-		return nil, toStatus(err, "create bundle")
+		return nil, crierr.ToStatus(err, "create bundle")
 	}
 	cleanups = append(cleanups, func() { _ = bundle.Remove() })
 	sr := sb.Get()
 	var rootfs string
 	if sr.UserNS != "" {
-		rootfs, err = s.images.CreateRootfsMapped(rec.ID, rec.ID, img.StorageID, imageIDMaps(sr.UIDMappings), imageIDMaps(sr.GIDMappings))
+		rootfs, err = m.images.CreateRootfsMapped(rec.ID, rec.ID, img.StorageID, imageIDMaps(sr.UIDMappings), imageIDMaps(sr.GIDMappings))
 	} else {
-		rootfs, err = s.images.CreateRootfs(rec.ID, rec.ID, img.StorageID)
+		rootfs, err = m.images.CreateRootfs(rec.ID, rec.ID, img.StorageID)
 	}
 	if err != nil {
-		return nil, toStatus(err, "create root filesystem")
+		return nil, crierr.ToStatus(err, "create root filesystem")
 	}
-	cleanups = append(cleanups, func() { _ = s.images.RemoveRootfs(rec.ID) })
+	cleanups = append(cleanups, func() { _ = m.images.RemoveRootfs(rec.ID) })
 	rec.Rootfs = rootfs
 	// Image volumes are released with the writable layer (RemoveRootfs).
-	vols, err := s.mountImageVolumes(rec.ID, rec.Config)
+	vols, err := m.mountImageVolumes(rec.ID, rec.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -131,32 +134,32 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 
 	if sr.UserNS != "" {
 		if rootfs, err = bundle.BindRootfs(rootfs); err != nil {
-			return nil, toStatus(err, "root filesystem")
+			return nil, crierr.ToStatus(err, "root filesystem")
 		}
 	}
-	in, err := s.containerInput(sr, rec, img, rootfs)
+	in, err := m.containerInput(sr, rec, img, rootfs)
 	if err != nil {
 		return nil, err
 	}
 	in.ImageVolumes = imageVolumes
 	ociSpec, err := ocispec.ContainerSpec(in)
 	if err != nil {
-		return nil, toStatus(err, "container config")
+		return nil, crierr.ToStatus(err, "container config")
 	}
 	// Volume dirs live in the bundle, so removing the container removes them.
 	if err := ocispec.PrepareHost(in, ociSpec); err != nil {
-		return nil, toStatus(err, "container config")
+		return nil, crierr.ToStatus(err, "container config")
 	}
 	if infra {
 		ocispec.MarkSandbox(ociSpec)
 	}
-	if !infra && s.nri.Enabled() {
-		if err := s.nri.CreateContainer(ctx, nri.PodSandbox(sr), nri.Container(rec, ociSpec), ociSpec); err != nil {
-			return nil, toStatus(err, "create container")
+	if !infra && m.nri.Enabled() {
+		if err := m.nri.CreateContainer(ctx, nri.PodSandbox(sr), nri.Container(rec, ociSpec), ociSpec); err != nil {
+			return nil, crierr.ToStatus(err, "create container")
 		}
 		// Plugins saw the container: if creating it fails, it is removed.
 		cleanups = append(cleanups, func() {
-			if err := s.nri.Event(ctx, api.Event_REMOVE_CONTAINER, nri.PodSandbox(sr), nri.Container(rec, ociSpec)); err != nil {
+			if err := m.nri.Event(ctx, api.Event_REMOVE_CONTAINER, nri.PodSandbox(sr), nri.Container(rec, ociSpec)); err != nil {
 				slog.Warn("NRI RemoveContainer after failed CreateContainer", "container", rec.ID, "error", err)
 			}
 		})
@@ -173,53 +176,53 @@ func (s *Server) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec c
 		rec.LogPath = bundle.LogPath()
 	}
 	if err := bundle.WriteSpec(ociSpec); err != nil {
-		return nil, toStatus(err, "write runtime spec")
+		return nil, crierr.ToStatus(err, "write runtime spec")
 	}
 	// Record first: a crash after conmon started must leave a trace.
-	if err := s.putContainer(rec); err != nil {
-		return nil, toStatus(err, "persist container")
+	if err := m.putContainer(rec); err != nil {
+		return nil, crierr.ToStatus(err, "persist container")
 	}
-	cleanups = append(cleanups, func() { _ = s.ctrRecords.Delete(rec.ID) })
-	failpoint("create:after-record")
+	cleanups = append(cleanups, func() { _ = m.ctrRecords.Delete(rec.ID) })
+	failpoint.Hit("create:after-record")
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*time.Minute)
 	defer cancel()
 	created, err := rt.Create(cctx, runtime.CreateOpts{
 		ID: rec.ID, Name: rec.Name, Bundle: bundle, LogPath: rec.LogPath,
 		Terminal: rec.Config.GetTty(), Stdin: rec.Config.GetStdin(), StdinOnce: rec.Config.GetStdinOnce(),
-		LogSizeMax: s.cfg.Runtime.LogSizeMax,
+		LogSizeMax: m.cfg.Runtime.LogSizeMax,
 	})
 	if err != nil {
 		_ = rt.Delete(context.WithoutCancel(ctx), rec.ID)
-		return nil, toStatus(err, "create container")
+		return nil, crierr.ToStatus(err, "create container")
 	}
 	rec.Pid, rec.ConmonPid, rec.ConmonStart = created.Pid, created.Monitor.Pid, created.Monitor.Start
 	c = container.New(rec)
-	if err := c.Update(s.putContainer, func(*container.Record) {}); err != nil {
+	if err := c.Update(m.putContainer, func(*container.Record) {}); err != nil {
 		_ = rt.Delete(context.WithoutCancel(ctx), rec.ID)
-		return nil, toStatus(err, "persist container")
+		return nil, crierr.ToStatus(err, "persist container")
 	}
-	s.containers.Add(rec.ID, c)
-	s.emit(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, rec)
-	s.nriEvent(ctx, api.Event_POST_CREATE_CONTAINER, rec)
+	m.containers.Add(rec.ID, c)
+	m.emit(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, rec)
+	m.nriEvent(ctx, api.Event_POST_CREATE_CONTAINER, rec)
 	slog.Info("container created", "container", rec.ID, "sandbox", rec.SandboxID, "name", rec.Config.GetMetadata().GetName())
 	return c, nil
 }
 
-func (s *Server) containerInput(sr sandbox.Record, rec container.Record, img *image.ImageInfo, rootfs string) (*ocispec.ContainerInput, error) {
-	sb, err := s.sandboxSpecInfo(sr, rec.Config)
+func (m *Manager) containerInput(sr sandbox.Record, rec container.Record, img *image.ImageInfo, rootfs string) (*ocispec.ContainerInput, error) {
+	sb, err := m.sandboxSpecInfo(sr, rec.Config)
 	if err != nil {
 		return nil, err
 	}
 	return &ocispec.ContainerInput{
 		ID: rec.ID, Config: rec.Config, Image: img.Config, ImageName: rec.ImageName,
-		Rootfs: rootfs, Sandbox: sb, Defaults: s.defaults, VolumeDir: runtime.Bundle(rec.Bundle).VolumeDir(),
+		Rootfs: rootfs, Sandbox: sb, Defaults: m.defaults, VolumeDir: runtime.Bundle(rec.Bundle).VolumeDir(),
 		PodPrivileged: sr.Config.GetLinux().GetSecurityContext().GetPrivileged(),
 	}, nil
 }
 
 // sandboxSpecInfo resolves what a container joins in its pod, including the
 // PID namespace of the infra process or of a target container.
-func (s *Server) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerConfig) (ocispec.Sandbox, error) {
+func (m *Manager) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerConfig) (ocispec.Sandbox, error) {
 	info := ocispec.Sandbox{
 		ID: sr.ID, Name: sr.Config.GetMetadata().GetName(), Namespace: sr.Config.GetMetadata().GetNamespace(),
 		UID: sr.Config.GetMetadata().GetUid(), Hostname: hostname(sr.Config),
@@ -239,13 +242,13 @@ func (s *Server) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerCon
 			info.PIDNS = fmt.Sprintf("/proc/%d/ns/pid", sr.InfraPid)
 		}
 	case runtimeapi.NamespaceMode_TARGET:
-		t, err := s.containers.Get(nsOpts.GetTargetId())
+		t, err := m.containers.Get(nsOpts.GetTargetId())
 		if err != nil {
-			return info, toStatus(err, "linux.security_context.namespace_options.target_id")
+			return info, crierr.ToStatus(err, "linux.security_context.namespace_options.target_id")
 		}
 		tr := t.Get()
 		if tr.SandboxID != sr.ID || tr.Pid <= 0 {
-			return info, invalid("linux.security_context.namespace_options.target_id", "container %s is not a running container of this pod", tr.ID)
+			return info, crierr.Invalid("linux.security_context.namespace_options.target_id", "container %s is not a running container of this pod", tr.ID)
 		}
 		info.PIDNS = fmt.Sprintf("/proc/%d/ns/pid", tr.Pid)
 	}
@@ -253,9 +256,9 @@ func (s *Server) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerCon
 }
 
 // containersOf lists a sandbox's containers; the infra one only if asked.
-func (s *Server) containersOf(sandboxID string, withInfra bool) []*container.Container {
+func (m *Manager) containersOf(sandboxID string, withInfra bool) []*container.Container {
 	var out []*container.Container
-	for _, c := range s.containers.List() {
+	for _, c := range m.containers.List() {
 		r := c.Get()
 		if r.SandboxID == sandboxID && (withInfra || !r.Infra) {
 			out = append(out, c)

@@ -1,22 +1,17 @@
-package server
+// Package failpoint kills the daemon at named steps when a test asks for
+// it, to prove that a crash there leaves recoverable state.
+package failpoint
 
 import (
 	"os"
 	"strings"
 	"syscall"
-
-	"github.com/cradle-runtime/cradle/internal/config"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-func rlimit(u config.Ulimit) specs.POSIXRlimit {
-	return specs.POSIXRlimit{Type: u.Type(), Soft: u.Soft, Hard: u.Hard}
-}
-
-// failpoint kills the daemon at a named step when a test asked for it, to
+// Hit kills the daemon at a named step when a test asked for it, to
 // prove a crash there leaves recoverable state. Tests set
 // CRADLE_TEST_FAILPOINTS to a comma-separated list of names.
-func failpoint(name string) {
+func Hit(name string) {
 	fps := os.Getenv("CRADLE_TEST_FAILPOINTS")
 	if fps == "" {
 		return

@@ -1,4 +1,4 @@
-package server
+package lifecycle
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 
 // restore loads every record and reconciles it with what happened while
 // the daemon was down.
-func (s *Server) restore() error {
-	err := s.sbRecords.LoadAll(func(id string, data json.RawMessage) error {
+func (m *Manager) restore() error {
+	err := m.sbRecords.LoadAll(func(id string, data json.RawMessage) error {
 		var r sandbox.Record
 		if err := json.Unmarshal(data, &r); err != nil {
 			return err
@@ -26,15 +26,15 @@ func (s *Server) restore() error {
 		if r.ID != id {
 			return errors.New("record ID does not match its file name")
 		}
-		s.sandboxes.Add(id, sandbox.New(r))
+		m.sandboxes.Add(id, sandbox.New(r))
 		ocispec.ReserveSELinuxLabel(r.SELinuxLabel)
-		s.sbNames.Reserve(r.Name, id)
+		m.sbNames.Reserve(r.Name, id)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	err = s.ctrRecords.LoadAll(func(id string, data json.RawMessage) error {
+	err = m.ctrRecords.LoadAll(func(id string, data json.RawMessage) error {
 		var r container.Record
 		if err := json.Unmarshal(data, &r); err != nil {
 			return err
@@ -44,25 +44,25 @@ func (s *Server) restore() error {
 		}
 		c := container.New(r)
 		ocispec.ReserveSELinuxLabel(r.SELinuxLabel)
-		s.containers.Add(id, c)
-		s.ctrNames.Reserve(r.Name, id)
-		s.reconcile(c)
+		m.containers.Add(id, c)
+		m.ctrNames.Reserve(r.Name, id)
+		m.reconcile(c)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	s.finishInterruptedCreates(context.Background())
-	s.finishInterruptedRuns(context.Background())
-	s.reconcileSandboxes()
-	s.sweep(context.Background())
+	m.finishInterruptedCreates(context.Background())
+	m.finishInterruptedRuns(context.Background())
+	m.reconcileSandboxes()
+	m.sweep(context.Background())
 	return nil
 }
 
 // reconcileSandboxes marks pods NOTREADY whose namespaces or infra process
 // did not survive while the daemon was down (a reboot, or a hand unmount).
-func (s *Server) reconcileSandboxes() {
-	for _, sb := range s.sandboxes.List() {
+func (m *Manager) reconcileSandboxes() {
+	for _, sb := range m.sandboxes.List() {
 		r := sb.Get()
 		if r.State != sandbox.Ready {
 			continue
@@ -74,26 +74,26 @@ func (s *Server) reconcileSandboxes() {
 			}
 		}
 		if r.InfraID != "" {
-			if c, err := s.containers.Get(r.InfraID); err != nil || c.Get().State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			if c, err := m.containers.Get(r.InfraID); err != nil || c.Get().State == runtimeapi.ContainerState_CONTAINER_EXITED {
 				lost = "infra container exited"
 			}
 		}
 		if lost != "" {
 			slog.Warn("pod sandbox did not survive; marking it NOTREADY", "sandbox", r.ID, "reason", lost)
-			_, _ = sb.Transition(s.putSandbox, sandbox.NotReady, nil)
+			_, _ = sb.Transition(m.putSandbox, sandbox.NotReady, nil)
 		}
 	}
 }
 
 // finishInterruptedCreates removes containers whose CreateContainer died
 // before the runtime reported them: no client ever got their IDs.
-func (s *Server) finishInterruptedCreates(ctx context.Context) {
-	for _, c := range s.containers.List() {
+func (m *Manager) finishInterruptedCreates(ctx context.Context) {
+	for _, c := range m.containers.List() {
 		r := c.Get()
 		if r.State != runtimeapi.ContainerState_CONTAINER_CREATED || r.Pid != 0 {
 			continue
 		}
-		if err := s.removeContainer(ctx, c); err != nil {
+		if err := m.removeContainer(ctx, c); err != nil {
 			slog.Error("remove container of an interrupted CreateContainer", "container", r.ID, "error", err)
 			continue
 		}
@@ -104,17 +104,17 @@ func (s *Server) finishInterruptedCreates(ctx context.Context) {
 // finishInterruptedRuns releases sandboxes whose RunPodSandbox died half
 // way. No client ever got their IDs, and a kubelet retry must find the name
 // free. What cannot be released now stays as NOTREADY for Stop and Remove.
-func (s *Server) finishInterruptedRuns(ctx context.Context) {
-	for _, sb := range s.sandboxes.List() {
+func (m *Manager) finishInterruptedRuns(ctx context.Context) {
+	for _, sb := range m.sandboxes.List() {
 		if sb.Get().State != sandbox.Creating {
 			continue
 		}
 		sb.Op.Lock()
-		err := s.removeSandbox(ctx, sb)
+		err := m.removeSandbox(ctx, sb)
 		sb.Op.Unlock()
 		if err != nil {
 			slog.Error("release interrupted RunPodSandbox; kept as NOTREADY", "sandbox", sb.ID(), "error", err)
-			_, _ = sb.Transition(s.putSandbox, sandbox.NotReady, nil)
+			_, _ = sb.Transition(m.putSandbox, sandbox.NotReady, nil)
 			continue
 		}
 		slog.Info("released sandbox of an interrupted RunPodSandbox", "sandbox", sb.ID())
@@ -124,16 +124,16 @@ func (s *Server) finishInterruptedRuns(ctx context.Context) {
 // sweep releases what belongs to no known sandbox or container: pins, pod
 // dirs and shm mounts, writable layers, bundles, CNI results and IPs. It
 // runs at start, after the records were restored.
-func (s *Server) sweep(ctx context.Context) {
+func (m *Manager) sweep(ctx context.Context) {
 	k := recovery.Known{Sandboxes: map[string]bool{}, Containers: map[string]bool{}}
-	for _, sb := range s.sandboxes.List() {
+	for _, sb := range m.sandboxes.List() {
 		k.Sandboxes[sb.ID()] = true
 	}
-	for _, c := range s.containers.List() {
+	for _, c := range m.containers.List() {
 		k.Containers[c.ID()] = true
 	}
 	recovery.Sweep(ctx, recovery.Owners{
-		Pins: s.pins, PodDirs: filepath.Join(s.cfg.RunRoot, "pods"), Layers: s.images,
-		Bundles: s.bundles, Runtimes: s.runtimes, Monitor: s.monitor, Net: s.net,
+		Pins: m.pins, PodDirs: filepath.Join(m.cfg.RunRoot, "pods"), Layers: m.images,
+		Bundles: m.bundles, Runtimes: m.runtimes, Monitor: m.monitor, Net: m.net,
 	}, k)
 }

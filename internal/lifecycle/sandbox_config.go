@@ -1,10 +1,12 @@
-package server
+package lifecycle
 
 import (
 	"math"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/cradle-runtime/cradle/internal/crierr"
 
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
@@ -25,7 +27,7 @@ func podIDMaps(cfg *runtimeapi.PodSandboxConfig) (uids, gids []netns.IDMap, err 
 		return nil, nil, nil
 	case runtimeapi.NamespaceMode_POD:
 	default:
-		return nil, nil, invalid("config.linux.security_context.namespace_options.userns_options.mode", "%v is not supported; use POD or NODE", u.GetMode())
+		return nil, nil, crierr.Invalid("config.linux.security_context.namespace_options.userns_options.mode", "%v is not supported; use POD or NODE", u.GetMode())
 	}
 	conv := func(in []*runtimeapi.IDMapping) []netns.IDMap {
 		out := make([]netns.IDMap, 0, len(in))
@@ -36,7 +38,7 @@ func podIDMaps(cfg *runtimeapi.PodSandboxConfig) (uids, gids []netns.IDMap, err 
 	}
 	uids, gids = conv(u.GetUids()), conv(u.GetGids())
 	if err := netns.ValidateIDMaps(uids, gids); err != nil {
-		return nil, nil, invalid("config.linux.security_context.namespace_options.userns_options", "%v", err)
+		return nil, nil, crierr.Invalid("config.linux.security_context.namespace_options.userns_options", "%v", err)
 	}
 	return uids, gids, nil
 }
@@ -62,9 +64,9 @@ func truncateHostname(name string) string {
 	return strings.TrimRight(name[:max], "-.")
 }
 
-func (s *Server) podNetwork(r sandbox.Record) *network.Pod {
-	m := r.Config.GetMetadata()
-	p := &network.Pod{ID: r.ID, Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUid(), NetNS: r.NetNS}
+func (m *Manager) podNetwork(r sandbox.Record) *network.Pod {
+	md := r.Config.GetMetadata()
+	p := &network.Pod{ID: r.ID, Name: md.GetName(), Namespace: md.GetNamespace(), UID: md.GetUid(), NetNS: r.NetNS}
 	for _, pm := range r.Config.GetPortMappings() {
 		if pm.GetHostPort() <= 0 {
 			continue

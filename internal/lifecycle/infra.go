@@ -1,9 +1,11 @@
-package server
+package lifecycle
 
 import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/cradle-runtime/cradle/internal/crierr"
 
 	"github.com/cradle-runtime/cradle/internal/config"
 	"github.com/cradle-runtime/cradle/internal/container"
@@ -15,26 +17,26 @@ import (
 // needsInfra: the pins hold the pod's namespaces, so an infra process is
 // only needed to hold a shared PID namespace, or when the handler asks for
 // one (VM-like runtimes that create the sandbox as a container).
-func (s *Server) needsInfra(r sandbox.Record) bool {
-	if s.cfg.InfraContainer(r.Handler) == config.InfraAlways {
+func (m *Manager) needsInfra(r sandbox.Record) bool {
+	if m.cfg.InfraContainer(r.Handler) == config.InfraAlways {
 		return true
 	}
 	return sandbox.SharedPID(r.Config)
 }
 
 // startInfra runs the pause container that holds the pod's PID namespace.
-func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox) error {
-	img, err := s.images.Resolve(s.cfg.Image.PauseImage)
+func (m *Manager) startInfra(ctx context.Context, sb *sandbox.Sandbox) error {
+	img, err := m.images.Resolve(m.cfg.Image.PauseImage)
 	if errors.Is(err, image.ErrNotFound) {
-		img, err = s.images.Pull(ctx, s.cfg.Image.PauseImage, nil)
+		img, err = m.images.Pull(ctx, m.cfg.Image.PauseImage, nil)
 	}
 	if err != nil {
-		return toStatus(err, "sandbox image %s", s.cfg.Image.PauseImage)
+		return crierr.ToStatus(err, "sandbox image %s", m.cfg.Image.PauseImage)
 	}
 	sr := sb.Get()
 	cfg := &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: "POD"},
-		Image:    &runtimeapi.ImageSpec{Image: s.cfg.Image.PauseImage},
+		Image:    &runtimeapi.ImageSpec{Image: m.cfg.Image.PauseImage},
 		Linux: &runtimeapi.LinuxContainerConfig{
 			Resources: sr.Config.GetLinux().GetResources(),
 			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
@@ -47,20 +49,20 @@ func (s *Server) startInfra(ctx context.Context, sb *sandbox.Sandbox) error {
 	id := newID()
 	rec := container.Record{
 		ID: id, SandboxID: sr.ID, Name: sr.Name + "_infra", Config: cfg, Handler: sr.Handler,
-		ImageID: img.ID, ImageName: s.cfg.Image.PauseImage, Infra: true,
+		ImageID: img.ID, ImageName: m.cfg.Image.PauseImage, Infra: true,
 		StopSignal: "SIGKILL",
 		State:      runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
 	}
 	// Record the infra ID first so a failure below is cleaned up by teardown.
-	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.InfraID = id }); err != nil {
-		return toStatus(err, "persist sandbox")
+	if err := sb.Update(m.putSandbox, func(r *sandbox.Record) { r.InfraID = id }); err != nil {
+		return crierr.ToStatus(err, "persist sandbox")
 	}
-	c, err := s.createContainer(ctx, sb, rec, img, true)
+	c, err := m.createContainer(ctx, sb, rec, img, true)
 	if err != nil {
 		return err
 	}
-	if err := s.startContainer(ctx, c); err != nil {
+	if err := m.startContainer(ctx, c); err != nil {
 		return err
 	}
-	return sb.Update(s.putSandbox, func(r *sandbox.Record) { r.InfraPid = c.Get().Pid })
+	return sb.Update(m.putSandbox, func(r *sandbox.Record) { r.InfraPid = c.Get().Pid })
 }

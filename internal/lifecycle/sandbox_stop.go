@@ -1,4 +1,4 @@
-package server
+package lifecycle
 
 import (
 	"context"
@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+
+	"github.com/cradle-runtime/cradle/internal/failpoint"
+
+	"github.com/cradle-runtime/cradle/internal/crierr"
 
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/nri"
@@ -16,33 +20,33 @@ import (
 // StopPodSandbox stops the pod's containers, tears its network down and
 // releases its namespaces. It is idempotent, and an unknown ID is success,
 // as the CRI requires.
-func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
-	sb, ok, err := lookupForTeardown(s.sandboxes, req.GetPodSandboxId(), "pod_sandbox_id")
+func (m *Manager) StopPodSandbox(ctx context.Context, id string) error {
+	sb, ok, err := crierr.LookupForTeardown(m.sandboxes, id, "pod_sandbox_id")
 	if !ok {
-		return &runtimeapi.StopPodSandboxResponse{}, err
+		return err
 	}
 	sb.Op.Lock()
 	defer sb.Op.Unlock()
-	if err := s.teardownSandbox(context.WithoutCancel(ctx), sb, 0); err != nil {
-		return nil, toStatus(err, "stop sandbox %s", sb.ID())
+	if err := m.teardownSandbox(context.WithoutCancel(ctx), sb, 0); err != nil {
+		return crierr.ToStatus(err, "stop sandbox %s", sb.ID())
 	}
-	return &runtimeapi.StopPodSandboxResponse{}, nil
+	return nil
 }
 
 // RemovePodSandbox forces the stop, then removes the containers, the files
 // and the record. Idempotent; an unknown ID is success.
-func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
-	sb, ok, err := lookupForTeardown(s.sandboxes, req.GetPodSandboxId(), "pod_sandbox_id")
+func (m *Manager) RemovePodSandbox(ctx context.Context, id string) error {
+	sb, ok, err := crierr.LookupForTeardown(m.sandboxes, id, "pod_sandbox_id")
 	if !ok {
-		return &runtimeapi.RemovePodSandboxResponse{}, err
+		return err
 	}
 	sb.Op.Lock()
 	defer sb.Op.Unlock()
-	if err := s.removeSandbox(context.WithoutCancel(ctx), sb); err != nil {
-		return nil, toStatus(err, "remove sandbox %s", sb.ID())
+	if err := m.removeSandbox(context.WithoutCancel(ctx), sb); err != nil {
+		return crierr.ToStatus(err, "remove sandbox %s", sb.ID())
 	}
 	slog.Info("pod sandbox removed", "sandbox", sb.ID())
-	return &runtimeapi.RemovePodSandboxResponse{}, nil
+	return nil
 }
 
 // gracePeriod is the container's termination grace period, which the
@@ -56,23 +60,23 @@ func gracePeriod(cfg *runtimeapi.ContainerConfig, def int64) int64 {
 
 // removeSandbox stops the sandbox, removes its containers and files, and
 // forgets it. Callers hold sb.Op.
-func (s *Server) removeSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
+func (m *Manager) removeSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
 	// Plugins never heard of a pod still CREATING (a rolled back run).
 	announced := sb.Get().State != sandbox.Creating
-	if err := s.teardownSandbox(ctx, sb, 0); err != nil {
+	if err := m.teardownSandbox(ctx, sb, 0); err != nil {
 		return err
 	}
-	for _, c := range s.containersOf(sb.ID(), true) {
-		if err := s.removeContainer(ctx, c); err != nil {
+	for _, c := range m.containersOf(sb.ID(), true) {
+		if err := m.removeContainer(ctx, c); err != nil {
 			return fmt.Errorf("remove container %s: %w", c.Get().ID, err)
 		}
 	}
 	if err := sandbox.RemoveFiles(sb.Get().Dir); err != nil {
 		return err
 	}
-	s.forgetSandbox(sb)
+	m.forgetSandbox(sb)
 	if announced {
-		if err := s.nri.RemovePodSandbox(ctx, nri.PodSandbox(sb.Get())); err != nil {
+		if err := m.nri.RemovePodSandbox(ctx, nri.PodSandbox(sb.Get())); err != nil {
 			slog.Warn("NRI RemovePodSandbox failed", "sandbox", sb.ID(), "error", err)
 		}
 	}
@@ -83,47 +87,47 @@ func (s *Server) removeSandbox(ctx context.Context, sb *sandbox.Sandbox) error {
 // Stop, Remove and RunPodSandbox's rollback. Each step is best-effort safe
 // to repeat; the first error is returned after trying the rest, so the
 // caller (the kubelet) retries.
-func (s *Server) teardownSandbox(ctx context.Context, sb *sandbox.Sandbox, timeout int64) error {
+func (m *Manager) teardownSandbox(ctx context.Context, sb *sandbox.Sandbox, timeout int64) error {
 	var errs []error
-	for _, c := range s.containersOf(sb.ID(), false) {
-		if err := s.stopContainer(ctx, c, gracePeriod(c.Get().Config, timeout)); err != nil {
+	for _, c := range m.containersOf(sb.ID(), false) {
+		if err := m.stopContainer(ctx, c, gracePeriod(c.Get().Config, timeout)); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if r := sb.Get(); r.InfraID != "" {
-		if c, err := s.containers.Get(r.InfraID); err == nil {
-			if err := s.stopContainer(ctx, c, 0); err != nil {
+		if c, err := m.containers.Get(r.InfraID); err == nil {
+			if err := m.stopContainer(ctx, c, 0); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	failpoint("stop:after-containers")
+	failpoint.Hit("stop:after-containers")
 	r := sb.Get()
 	// Once per pod, with its containers stopped and its network still up.
-	if r.State != sandbox.Creating && !r.NRIStopped && s.nri.Enabled() {
-		if err := s.nri.StopPodSandbox(ctx, nri.PodSandbox(r)); err != nil {
+	if r.State != sandbox.Creating && !r.NRIStopped && m.nri.Enabled() {
+		if err := m.nri.StopPodSandbox(ctx, nri.PodSandbox(r)); err != nil {
 			slog.Warn("NRI StopPodSandbox failed", "sandbox", r.ID, "error", err)
 		}
-		if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.NRIStopped = true }); err != nil {
+		if err := sb.Update(m.putSandbox, func(r *sandbox.Record) { r.NRIStopped = true }); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if !sandbox.HostNetwork(r.Config) && !r.NetworkStopped {
-		pod := s.podNetwork(r)
+		pod := m.podNetwork(r)
 		// Always DEL, even when the namespace is gone, so IPAM releases the
 		// address; the CNI spec allows an empty netns path for that.
 		if !netns.IsNSFS(pod.NetNS) {
 			pod.NetNS = ""
 		}
-		err := s.net.Teardown(ctx, pod, r.Network)
+		err := m.net.Teardown(ctx, pod, r.Network)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tear down pod network: %w", err))
-		} else if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.NetworkStopped = true }); err != nil {
+		} else if err := sb.Update(m.putSandbox, func(r *sandbox.Record) { r.NetworkStopped = true }); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	failpoint("stop:after-cni")
-	if err := s.pins.Release(r.ID, netns.Pins{Net: r.NetNS, IPC: r.IPCNS, UTS: r.UTSNS, User: r.UserNS}); err != nil {
+	failpoint.Hit("stop:after-cni")
+	if err := m.pins.Release(r.ID, netns.Pins{Net: r.NetNS, IPC: r.IPCNS, UTS: r.UTSNS, User: r.UserNS}); err != nil {
 		errs = append(errs, fmt.Errorf("release pod namespaces: %w", err))
 	}
 	if err := sandbox.UnmountShm(r.Dir); err != nil {
@@ -132,6 +136,6 @@ func (s *Server) teardownSandbox(ctx context.Context, sb *sandbox.Sandbox, timeo
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	_, err := sb.Transition(s.putSandbox, sandbox.NotReady, nil)
+	_, err := sb.Transition(m.putSandbox, sandbox.NotReady, nil)
 	return err
 }

@@ -1,9 +1,11 @@
-package server
+package lifecycle
 
 import (
 	"context"
 	"os"
 	"time"
+
+	"github.com/cradle-runtime/cradle/internal/crierr"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/cradle-runtime/cradle/internal/container"
@@ -18,47 +20,46 @@ import (
 
 // UpdateContainerResources applies new limits through the runtime and
 // records them, so ContainerStatus reports what is in force.
-func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
-	c, err := s.getContainer(req.GetContainerId())
+func (m *Manager) UpdateContainerResources(ctx context.Context, id string, lin *runtimeapi.LinuxContainerResources) error {
+	c, err := m.Container(id)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	lin := req.GetLinux()
 	if lin == nil {
-		return nil, invalid("linux", "is required")
+		return crierr.Invalid("linux", "is required")
 	}
-	if err := checked(validate.Resources("linux", lin)); err != nil {
-		return nil, err
+	if err := crierr.Checked(validate.Resources("linux", lin)); err != nil {
+		return err
 	}
 	c.Op.Lock()
 	defer c.Op.Unlock()
 	r := c.Get()
 	if err := updatable(r); err != nil {
-		return nil, err
+		return err
 	}
-	rt, _, err := s.runtimeFor(r.Handler)
+	rt, _, err := m.runtimeFor(r.Handler)
 	if err != nil {
-		return nil, toStatus(err, "runtime")
+		return crierr.ToStatus(err, "runtime")
 	}
 	res, err := ocispec.Resources(lin, "linux")
 	if err != nil {
-		return nil, toStatus(err, "update container %s", r.ID)
+		return crierr.ToStatus(err, "update container %s", r.ID)
 	}
-	if s.nri.Enabled() && !r.Infra {
+	if m.nri.Enabled() && !r.Infra {
 		// Plugins may amend the update; what they return replaces it.
 		in := api.FromOCILinuxResources(res, nil)
-		out, err := s.nri.UpdateContainer(ctx, s.nriPod(r.SandboxID), nriContainer(r), in)
+		out, err := m.nri.UpdateContainer(ctx, m.nriPod(r.SandboxID), nriContainer(r), in)
 		if err != nil {
-			return nil, toStatus(err, "update container %s", r.ID)
+			return crierr.ToStatus(err, "update container %s", r.ID)
 		}
 		if out != in && out != nil {
 			res = out.ToOCI()
 		}
 	}
 	if err := rt.Update(context.WithoutCancel(ctx), r.ID, res); err != nil {
-		return nil, toStatus(err, "update container %s", r.ID)
+		return crierr.ToStatus(err, "update container %s", r.ID)
 	}
-	if err := c.Update(s.putContainer, func(r *container.Record) {
+	if err := c.Update(m.putContainer, func(r *container.Record) {
 		cfg := proto.Clone(r.Config).(*runtimeapi.ContainerConfig)
 		if cfg.Linux == nil {
 			cfg.Linux = &runtimeapi.LinuxContainerConfig{}
@@ -66,10 +67,10 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.U
 		cfg.Linux.Resources = lin
 		r.Config = cfg
 	}); err != nil {
-		return nil, toStatus(err, "persist container")
+		return crierr.ToStatus(err, "persist container")
 	}
-	s.nriEvent(ctx, api.Event_POST_UPDATE_CONTAINER, c.Get())
-	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+	m.nriEvent(ctx, api.Event_POST_UPDATE_CONTAINER, c.Get())
+	return nil
 }
 
 func updatable(r container.Record) error {
@@ -81,11 +82,11 @@ func updatable(r container.Record) error {
 
 // updateResources applies limits an NRI plugin asked for. They are not
 // recorded in the CRI config: the kubelet's limits stay what it reads back.
-func (s *Server) updateResources(ctx context.Context, id string, res *specs.LinuxResources) error {
+func (m *Manager) updateResources(ctx context.Context, id string, res *specs.LinuxResources) error {
 	if res == nil {
 		return nil
 	}
-	c, err := s.containers.Get(id)
+	c, err := m.containers.Get(id)
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func (s *Server) updateResources(ctx context.Context, id string, res *specs.Linu
 	if err := updatable(r); err != nil {
 		return err
 	}
-	rt, _, err := s.runtimeFor(r.Handler)
+	rt, _, err := m.runtimeFor(r.Handler)
 	if err != nil {
 		return err
 	}
@@ -105,30 +106,30 @@ func (s *Server) updateResources(ctx context.Context, id string, res *specs.Linu
 // ReopenContainerLog makes the log writer reopen the log after the kubelet rotated
 // it. It never takes the container's operation lock, so it does not wait
 // behind a stop in progress.
-func (s *Server) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
-	c, err := s.getContainer(req.GetContainerId())
+func (m *Manager) ReopenContainerLog(ctx context.Context, id string) error {
+	c, err := m.Container(id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r := c.Get()
 	if r.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		return nil, status.Errorf(codes.FailedPrecondition, "container_id: container %s is not running", r.ID)
+		return status.Errorf(codes.FailedPrecondition, "container_id: container %s is not running", r.ID)
 	}
-	rt, _, err := s.runtimeFor(r.Handler)
+	rt, _, err := m.runtimeFor(r.Handler)
 	if err != nil {
-		return nil, toStatus(err, "runtime")
+		return crierr.ToStatus(err, "runtime")
 	}
 	if err := rt.ReopenLog(ctx, handle(r)); err != nil {
-		return nil, toStatus(err, "reopen log of %s", r.ID)
+		return crierr.ToStatus(err, "reopen log of %s", r.ID)
 	}
 	// The log writer recreates the file asynchronously; wait briefly so the caller
 	// sees the new file, as CRI-O does.
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := os.Stat(r.LogPath); err == nil {
-			return &runtimeapi.ReopenContainerLogResponse{}, nil
+			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return nil, status.Errorf(codes.Unknown, "container %s: log %s was not reopened within 5s", r.ID, r.LogPath)
+	return status.Errorf(codes.Unknown, "container %s: log %s was not reopened within 5s", r.ID, r.LogPath)
 }

@@ -1,4 +1,4 @@
-package server
+package lifecycle
 
 import (
 	"context"
@@ -7,6 +7,10 @@ import (
 	"log/slog"
 	"path/filepath"
 	"time"
+
+	"github.com/cradle-runtime/cradle/internal/failpoint"
+
+	"github.com/cradle-runtime/cradle/internal/crierr"
 
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/nri"
@@ -34,46 +38,45 @@ func newID() string {
 
 // RunPodSandbox pins the pod's namespaces, networks them, and only then
 // creates the sandbox in the runtime, recording each step before the next.
-func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
-	cfg := req.GetConfig()
-	if err := checked(validate.PodSandbox(cfg)); err != nil {
-		return nil, err
+func (m *Manager) RunPodSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, handler string) (string, error) {
+	if err := crierr.Checked(validate.PodSandbox(cfg)); err != nil {
+		return "", err
 	}
-	_, handler, err := s.runtimeFor(req.GetRuntimeHandler())
+	_, handler, err := m.runtimeFor(handler)
 	if err != nil {
-		return nil, invalid("runtime_handler", "%v", err)
+		return "", crierr.Invalid("runtime_handler", "%v", err)
 	}
 	sysctls := cfg.GetLinux().GetSysctls()
 	if err := netns.ValidateSysctls(sysctls, sandbox.HostNetwork(cfg), sandbox.HostIPC(cfg)); err != nil {
-		return nil, invalid("config.linux.sysctls", "%v", err)
+		return "", crierr.Invalid("config.linux.sysctls", "%v", err)
 	}
 	if _, _, err := podIDMaps(cfg); err != nil {
-		return nil, err
+		return "", err
 	}
 	if !sandbox.HostNetwork(cfg) {
-		if err := s.net.Ready(); err != nil {
-			return nil, status.Errorf(codes.FailedPrecondition, "pod network is not ready (config.linux.security_context.namespace_options.network is POD): %v", err)
+		if err := m.net.Ready(); err != nil {
+			return "", status.Errorf(codes.FailedPrecondition, "pod network is not ready (config.linux.security_context.namespace_options.network is POD): %v", err)
 		}
 	}
 
 	name := sandbox.Name(cfg.GetMetadata())
 	// A kubelet retry waits for, and shares, the first attempt, whose work
 	// goes on even if its client gives up.
-	if id, ok := s.sbNames.Lookup(name); ok {
-		if sb, err := s.sandboxes.Get(id); err == nil && sb.Get().State == sandbox.Creating {
+	if id, ok := m.sbNames.Lookup(name); ok {
+		if sb, err := m.sandboxes.Get(id); err == nil && sb.Get().State == sandbox.Creating {
 			slog.Debug("RunPodSandbox retry waits for the first attempt", "pod", name, "sandbox", id)
 		}
 	}
-	ch := s.inflight.DoChan(name, func() (any, error) {
-		if id, ok := s.sbNames.Lookup(name); ok {
+	ch := m.inflight.DoChan(name, func() (any, error) {
+		if id, ok := m.sbNames.Lookup(name); ok {
 			// A retry after the first call finished but the client gave up.
 			res := runResult{id: id, cfg: cfg}
-			if sb, err := s.sandboxes.Get(id); err == nil {
+			if sb, err := m.sandboxes.Get(id); err == nil {
 				res.cfg = sb.Get().Config
 			}
 			return res, nil
 		}
-		id, err := s.runSandbox(context.WithoutCancel(ctx), cfg, handler, name)
+		id, err := m.runSandbox(context.WithoutCancel(ctx), cfg, handler, name)
 		return runResult{id: id, cfg: cfg}, err
 	})
 	var res runResult
@@ -81,15 +84,15 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	case r := <-ch:
 		res, _ = r.Val.(runResult)
 		if err := sameConfig(name, res.cfg, cfg); err != nil {
-			return nil, err
+			return "", err
 		}
 		if r.Err != nil {
-			return nil, r.Err
+			return "", r.Err
 		}
 	case <-ctx.Done():
-		return nil, toStatus(ctx.Err(), "waiting for the first RunPodSandbox of %s", name)
+		return "", crierr.ToStatus(ctx.Err(), "waiting for the first RunPodSandbox of %s", name)
 	}
-	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: res.id}, nil
+	return res.id, nil
 }
 
 // sameConfig tells a retry (the same config, which gets the same pod) from
@@ -101,27 +104,27 @@ func sameConfig(name string, have, want *runtimeapi.PodSandboxConfig) error {
 	return status.Errorf(codes.AlreadyExists, "config.metadata: pod sandbox %q already exists with a different config", name)
 }
 
-func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, handler, name string) (id string, retErr error) {
+func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, handler, name string) (id string, retErr error) {
 	id = newID()
-	if _, ok := s.sbNames.Reserve(name, id); !ok {
+	if _, ok := m.sbNames.Reserve(name, id); !ok {
 		return "", status.Errorf(codes.AlreadyExists, "config.metadata: pod sandbox name %q is reserved", name)
 	}
 	label, err := ocispec.PodSELinuxLabel(cfg.GetLinux().GetSecurityContext().GetSelinuxOptions())
 	if err != nil {
-		s.sbNames.Release(name, id)
+		m.sbNames.Release(name, id)
 		return "", status.Errorf(codes.InvalidArgument, "config.linux.security_context.selinux_options: %v", err)
 	}
 	sb := sandbox.New(sandbox.Record{
 		ID: id, Name: name, Config: cfg, Handler: handler, State: sandbox.Creating,
-		CreatedAt: time.Now().UnixNano(), Dir: filepath.Join(s.cfg.RunRoot, "pods", id),
+		CreatedAt: time.Now().UnixNano(), Dir: filepath.Join(m.cfg.RunRoot, "pods", id),
 		SELinuxLabel: label,
 	})
-	if err := s.putSandbox(sb.Get()); err != nil {
-		s.sbNames.Release(name, id)
+	if err := m.putSandbox(sb.Get()); err != nil {
+		m.sbNames.Release(name, id)
 		ocispec.ReleaseSELinuxLabel(label)
-		return "", toStatus(err, "persist sandbox")
+		return "", crierr.ToStatus(err, "persist sandbox")
 	}
-	s.sandboxes.Add(id, sb)
+	m.sandboxes.Add(id, sb)
 	slog.Debug("sandbox record created", "sandbox", id, "name", name)
 	sb.Op.Lock()
 	defer sb.Op.Unlock()
@@ -132,61 +135,61 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 		// Roll back with a context of its own: the request's may be done.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
-		if err := s.removeSandbox(rctx, sb); err != nil {
+		if err := m.removeSandbox(rctx, sb); err != nil {
 			slog.Error("rollback of failed RunPodSandbox left state behind; kept for Stop/Remove", "sandbox", id, "error", err)
-			_, _ = sb.Transition(s.putSandbox, sandbox.NotReady, nil)
+			_, _ = sb.Transition(m.putSandbox, sandbox.NotReady, nil)
 		}
 	}()
-	failpoint("run:after-record")
+	failpoint.Hit("run:after-record")
 
 	// Step timings go into the "ready" log line: where pod start time goes.
 	t0 := time.Now()
-	if err := s.pinNamespaces(sb); err != nil {
+	if err := m.pinNamespaces(sb); err != nil {
 		return "", err
 	}
-	failpoint("run:after-pin")
+	failpoint.Hit("run:after-pin")
 	tPin := time.Now()
 	files, err := sandbox.WriteFiles(sb.Get().Dir, hostname(cfg), cfg.GetDnsConfig(), sandbox.HostIPC(cfg))
 	if err != nil {
-		return "", toStatus(err, "pod files")
+		return "", crierr.ToStatus(err, "pod files")
 	}
-	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) {
+	if err := sb.Update(m.putSandbox, func(r *sandbox.Record) {
 		r.HostnameFile, r.HostsFile, r.ResolvFile, r.ShmPath = files.Hostname, files.Hosts, files.Resolv, files.Shm
 	}); err != nil {
-		return "", toStatus(err, "persist sandbox")
+		return "", crierr.ToStatus(err, "persist sandbox")
 	}
 	if !sandbox.HostNetwork(cfg) {
-		a, err := s.net.Setup(ctx, s.podNetwork(sb.Get()))
+		a, err := m.net.Setup(ctx, m.podNetwork(sb.Get()))
 		if err != nil {
-			return "", toStatus(err, "set up pod network")
+			return "", crierr.ToStatus(err, "set up pod network")
 		}
-		if err := sb.Update(s.putSandbox, func(r *sandbox.Record) { r.Network = a }); err != nil {
+		if err := sb.Update(m.putSandbox, func(r *sandbox.Record) { r.Network = a }); err != nil {
 			// Release it now: without a record, nothing else would.
-			_ = s.net.Teardown(ctx, s.podNetwork(sb.Get()), a)
-			return "", toStatus(err, "persist sandbox")
+			_ = m.net.Teardown(ctx, m.podNetwork(sb.Get()), a)
+			return "", crierr.ToStatus(err, "persist sandbox")
 		}
 	}
-	failpoint("run:after-cni")
+	failpoint.Hit("run:after-cni")
 	tNet := time.Now()
-	if s.needsInfra(sb.Get()) {
-		if err := s.startInfra(ctx, sb); err != nil {
+	if m.needsInfra(sb.Get()) {
+		if err := m.startInfra(ctx, sb); err != nil {
 			return "", err
 		}
 	}
 	tInfra := time.Now()
 	// Plugins see the pod before anyone else can: it is still CREATING, so
 	// it is not listed and takes no containers until the hook returns.
-	unblock := s.nri.BlockSync()
+	unblock := m.nri.BlockSync()
 	defer unblock()
-	if err := s.nri.RunPodSandbox(ctx, nri.PodSandbox(sb.Get())); err != nil {
-		return "", toStatus(err, "run pod sandbox")
+	if err := m.nri.RunPodSandbox(ctx, nri.PodSandbox(sb.Get())); err != nil {
+		return "", crierr.ToStatus(err, "run pod sandbox")
 	}
-	if _, err := sb.Transition(s.putSandbox, sandbox.Ready, nil); err != nil {
+	if _, err := sb.Transition(m.putSandbox, sandbox.Ready, nil); err != nil {
 		// Plugins saw the pod run: tell them it is gone.
-		if nerr := s.nri.RemovePodSandbox(ctx, nri.PodSandbox(sb.Get())); nerr != nil {
+		if nerr := m.nri.RemovePodSandbox(ctx, nri.PodSandbox(sb.Get())); nerr != nil {
 			slog.Warn("NRI RemovePodSandbox after failed RunPodSandbox", "sandbox", id, "error", nerr)
 		}
-		return "", toStatus(err, "persist sandbox")
+		return "", crierr.ToStatus(err, "persist sandbox")
 	}
 	slog.Info("pod sandbox ready", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName(),
 		"pin", tPin.Sub(t0).Round(time.Microsecond), "network", tNet.Sub(tPin).Round(time.Microsecond),
@@ -194,7 +197,7 @@ func (s *Server) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfi
 	return id, nil
 }
 
-func (s *Server) pinNamespaces(sb *sandbox.Sandbox) error {
+func (m *Manager) pinNamespaces(sb *sandbox.Sandbox) error {
 	r := sb.Get()
 	cfg := r.Config
 	req := netns.Request{ID: r.ID, Sysctls: cfg.GetLinux().GetSysctls()}
@@ -210,26 +213,26 @@ func (s *Server) pinNamespaces(sb *sandbox.Sandbox) error {
 		return nil
 	}
 	// Record where the pins will go first, so a crash mid-pin is swept.
-	want := s.pins.Paths(req)
-	if err := sb.Update(s.putSandbox, func(r *sandbox.Record) {
+	want := m.pins.Paths(req)
+	if err := sb.Update(m.putSandbox, func(r *sandbox.Record) {
 		r.NetNS, r.IPCNS, r.UTSNS, r.UserNS = want.Net, want.IPC, want.UTS, want.User
 		r.UIDMappings, r.GIDMappings = req.UIDs, req.GIDs
 	}); err != nil {
-		return toStatus(err, "persist sandbox")
+		return crierr.ToStatus(err, "persist sandbox")
 	}
-	if _, err := s.pins.Pin(req); err != nil {
-		return toStatus(err, "pin pod namespaces")
+	if _, err := m.pins.Pin(req); err != nil {
+		return crierr.ToStatus(err, "pin pod namespaces")
 	}
 	return nil
 }
 
 // forgetSandbox drops a fully released sandbox from memory and disk.
-func (s *Server) forgetSandbox(sb *sandbox.Sandbox) {
+func (m *Manager) forgetSandbox(sb *sandbox.Sandbox) {
 	r := sb.Get()
-	if err := s.sbRecords.Delete(r.ID); err != nil {
+	if err := m.sbRecords.Delete(r.ID); err != nil {
 		slog.Warn("delete sandbox record", "sandbox", r.ID, "error", err)
 	}
-	s.sandboxes.Delete(r.ID)
-	s.sbNames.Release(r.Name, r.ID)
+	m.sandboxes.Delete(r.ID)
+	m.sbNames.Release(r.Name, r.ID)
 	ocispec.ReleaseSELinuxLabel(r.SELinuxLabel)
 }

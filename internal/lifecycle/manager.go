@@ -1,0 +1,210 @@
+// Package lifecycle runs pods and containers: it carries out what the CRI
+// asks (run, stop and remove a pod; create, start, stop, update and remove
+// a container) through the domain packages, keeps their records, relays
+// exits, and brings the records up to date after a restart. The server
+// translates the CRI into these calls and reads the records back.
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/cradle-runtime/cradle/internal/config"
+	"github.com/cradle-runtime/cradle/internal/container"
+	"github.com/cradle-runtime/cradle/internal/image"
+	"github.com/cradle-runtime/cradle/internal/netns"
+	"github.com/cradle-runtime/cradle/internal/network"
+	"github.com/cradle-runtime/cradle/internal/nri"
+	"github.com/cradle-runtime/cradle/internal/ocispec"
+	"github.com/cradle-runtime/cradle/internal/runtime"
+	"github.com/cradle-runtime/cradle/internal/runtime/conmon"
+	"github.com/cradle-runtime/cradle/internal/sandbox"
+	"github.com/cradle-runtime/cradle/internal/store"
+	"golang.org/x/sync/singleflight"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Options are the daemon-wide parts the manager works with.
+type Options struct {
+	Config *config.Config
+	Images *image.Service
+	Net    *network.Manager
+	// Event is told of every container event, for GetContainerEvents.
+	Event func(runtimeapi.ContainerEventType, container.Record)
+}
+
+// Manager owns the pod and container records and every change to them.
+type Manager struct {
+	cfg      *config.Config
+	images   *image.Service
+	net      *network.Manager
+	pins     *netns.Manager
+	runtimes map[string]runtime.Runtime
+	bundles  runtime.Bundles // one bundle directory per container
+	monitor  conmon.Options  // shared by the conmon handlers
+	defaults ocispec.Defaults
+	event    func(runtimeapi.ContainerEventType, container.Record)
+
+	sandboxes  *store.Index[*sandbox.Sandbox]
+	containers *store.Index[*container.Container]
+	sbNames    *store.Names
+	ctrNames   *store.Names
+	sbRecords  *store.Dir
+	ctrRecords *store.Dir
+	inflight   singleflight.Group // RunPodSandbox by pod name, for kubelet retries
+	stopWatch  func()
+	nri        *nri.NRI // nil when disabled; its methods accept nil
+}
+
+// New opens the records, configures the runtime handlers and restores
+// state from disk, reconciling it with what happened meanwhile.
+func New(o Options) (*Manager, error) {
+	cfg := o.Config
+	m := &Manager{
+		cfg: cfg, images: o.Images, net: o.Net, event: o.Event,
+		runtimes: map[string]runtime.Runtime{},
+		pins: netns.NewManager(netns.DefaultNetDir, filepath.Join(cfg.RunRoot, "ns"),
+			filepath.Join(cfg.Root, "netns-owned")),
+		bundles:    runtime.Bundles(filepath.Join(cfg.RunRoot, "containers")),
+		sandboxes:  store.NewIndex[*sandbox.Sandbox](),
+		containers: store.NewIndex[*container.Container](),
+		sbNames:    store.NewNames(),
+		ctrNames:   store.NewNames(),
+		monitor: conmon.Options{
+			Conmon: cfg.Runtime.Conmon, ExitDir: filepath.Join(cfg.RunRoot, "exits"),
+			SocketDir:     filepath.Join(cfg.RunRoot, "socks"),
+			SystemdCgroup: cfg.Runtime.CgroupDriver == config.CgroupDriverSystemd,
+		},
+	}
+	for _, d := range []string{cfg.Root, cfg.RunRoot, m.monitor.ExitDir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	// Pods with user namespaces reach their root filesystems through the
+	// runroot: it must be traversable, not listable, by unprivileged IDs.
+	if err := os.Chmod(cfg.RunRoot, 0o711); err != nil {
+		return nil, fmt.Errorf("chmod %s: %w", cfg.RunRoot, err)
+	}
+	var err error
+	if m.sbRecords, err = store.Open(filepath.Join(cfg.Root, "records", "sandboxes")); err != nil {
+		return nil, err
+	}
+	if m.ctrRecords, err = store.Open(filepath.Join(cfg.Root, "records", "containers")); err != nil {
+		return nil, err
+	}
+	for _, name := range cfg.HandlerNames() {
+		h, _ := cfg.Handler(name)
+		if h.Type != config.HandlerTypeOCI {
+			slog.Warn("runtime handler type not supported yet; skipping", "handler", name, "type", h.Type)
+			continue
+		}
+		m.runtimes[name] = conmon.New(context.Background(), name, h.Path, cfg.HandlerRoot(name), m.monitor)
+	}
+	if m.defaults, err = defaults(cfg); err != nil {
+		return nil, err
+	}
+	// Built before the exit watcher, which relays exits to it; it serves
+	// plugins only from StartNRI, after restore.
+	if m.nri, err = nri.New(cfg.NRI, nriRuntime{m}); err != nil {
+		return nil, err
+	}
+	// Watch exits before restoring, so none that happen meanwhile is missed.
+	if m.stopWatch, err = conmon.WatchExits(m.monitor, m.bundles, m.onExit); err != nil {
+		m.Close()
+		return nil, err
+	}
+	if err := m.restore(); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func defaults(cfg *config.Config) (ocispec.Defaults, error) {
+	ulimits, err := cfg.Runtime.Ulimits()
+	if err != nil {
+		return ocispec.Defaults{}, err
+	}
+	d := ocispec.Defaults{
+		CgroupDriver:   cfg.Runtime.CgroupDriver,
+		CgroupParent:   cfg.Runtime.CgroupParent,
+		Capabilities:   cfg.Runtime.Capabilities(),
+		Bounding:       ocispec.BoundingSet(),
+		MinOOMScoreAdj: ocispec.OwnOOMScoreAdj(),
+		PidsLimit:      cfg.Runtime.PidsLimit,
+	}
+	for _, u := range ulimits {
+		d.Rlimits = append(d.Rlimits, rlimit(u))
+	}
+	return d, nil
+}
+
+// Close stops the exit watcher and the NRI connection. Containers keep
+// running: their monitors outlive the daemon.
+func (m *Manager) Close() {
+	m.nri.Stop()
+	if m.stopWatch != nil {
+		m.stopWatch()
+	}
+}
+
+// Sandboxes is the index of pods.
+func (m *Manager) Sandboxes() *store.Index[*sandbox.Sandbox] { return m.sandboxes }
+
+// Containers is the index of containers, infra containers included.
+func (m *Manager) Containers() *store.Index[*container.Container] { return m.containers }
+
+// Runtime is the runtime of a handler ("" for the default one), with the
+// handler's name.
+func (m *Manager) Runtime(handler string) (runtime.Runtime, string, error) {
+	return m.runtimeFor(handler)
+}
+
+func (m *Manager) runtimeFor(handler string) (runtime.Runtime, string, error) {
+	if handler == "" {
+		handler = m.cfg.Runtime.DefaultHandler
+	}
+	rt, ok := m.runtimes[handler]
+	if !ok {
+		return nil, handler, fmt.Errorf("runtime_handler %q is not configured", handler)
+	}
+	return rt, handler, nil
+}
+
+// ContainersOf lists a pod's containers, its infra container if asked.
+func (m *Manager) ContainersOf(sandboxID string, withInfra bool) []*container.Container {
+	return m.containersOf(sandboxID, withInfra)
+}
+
+// StateCounts counts pods and containers by state, for the metrics.
+func (m *Manager) StateCounts() (sandboxes, containers map[string]int) {
+	sandboxes, containers = map[string]int{}, map[string]int{}
+	for _, sb := range m.sandboxes.List() {
+		sandboxes[string(sb.Get().State)]++
+	}
+	for _, c := range m.containers.List() {
+		if r := c.Get(); !r.Infra {
+			containers[r.State.String()]++
+		}
+	}
+	return sandboxes, containers
+}
+
+func (m *Manager) emit(typ runtimeapi.ContainerEventType, r container.Record) {
+	if m.event != nil && !r.Infra {
+		m.event(typ, r)
+	}
+}
+
+func (m *Manager) putSandbox(r sandbox.Record) error     { return m.sbRecords.Put(r.ID, r) }
+func (m *Manager) putContainer(r container.Record) error { return m.ctrRecords.Put(r.ID, r) }
+
+func rlimit(u config.Ulimit) specs.POSIXRlimit {
+	return specs.POSIXRlimit{Type: u.Type(), Soft: u.Soft, Hard: u.Hard}
+}
