@@ -40,13 +40,24 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if err != nil {
 		return "", crierr.ToStatus(err, "pod_sandbox_id")
 	}
-	// Held until the container is in the index: a StopPodSandbox either
-	// runs first, and the pod is not ready here, or finds the container.
+	// A pod not ready yet (RunPodSandbox holds its lock until it is)
+	// refuses at once. Then the lock is held until the container is in
+	// the index: a StopPodSandbox either runs first, and the pod is no
+	// longer ready on the second look, or finds the container.
+	notReady := func(sr sandbox.Record) error {
+		if sr.State != sandbox.Ready {
+			return status.Errorf(codes.FailedPrecondition, "pod_sandbox_id: sandbox %s is not ready", sr.ID)
+		}
+		return nil
+	}
+	if err := notReady(sb.Get()); err != nil {
+		return "", err
+	}
 	sb.Op.Lock()
 	defer sb.Op.Unlock()
 	sr := sb.Get()
-	if sr.State != sandbox.Ready {
-		return "", status.Errorf(codes.FailedPrecondition, "pod_sandbox_id: sandbox %s is not ready", sr.ID)
+	if err := notReady(sr); err != nil {
+		return "", err
 	}
 	img, err := m.images.Resolve(cfg.GetImage().GetImage())
 	if err != nil {
