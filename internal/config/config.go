@@ -89,8 +89,10 @@ type RuntimeConfig struct {
 
 // Handler is one runtime handler (a RuntimeClass handler name maps to one).
 type Handler struct {
-	Type               string   `toml:"type" comment:"Handler kind: oci (runc-compatible binary) or vm (sandboxed VM runtime)."`
-	Path               string   `toml:"path" comment:"Path of the runtime binary."`
+	Type               string   `toml:"type" comment:"Handler kind: oci (runc-compatible binary under conmon) or vm (a containerd shim v2: Kata, gVisor, containerd-shim-runc-v2)."`
+	Path               string   `toml:"path" comment:"Path of the runtime binary (oci) or of the shim (vm)."`
+	RuntimePath        string   `toml:"runtime_path" comment:"vm handlers of a runc-based shim: the OCI runtime the shim runs (its BinaryName option); empty sends the shim no runc options (Kata, gVisor)."`
+	MonitorEnv         []string `toml:"monitor_env" comment:"Extra KEY=value environment for the handler's monitor (conmon) or shim."`
 	Root               string   `toml:"root" comment:"Runtime state directory; empty means <runroot>/runtime/<handler name>."`
 	InfraContainer     string   `toml:"infra_container" comment:"Overrides runtime.infra_container for this handler: auto, always, or empty to inherit."`
 	AllowedAnnotations []string `toml:"allowed_annotations" comment:"Pod annotations (or prefixes ending in \"*\") passed through to this handler."`
@@ -165,6 +167,7 @@ func Default() *Config {
 					Type:               HandlerTypeOCI,
 					Path:               "/usr/sbin/runc",
 					AllowedAnnotations: []string{},
+					MonitorEnv:         []string{},
 				},
 			},
 		},
@@ -214,6 +217,7 @@ func cloneHandlers(m map[string]Handler) map[string]Handler {
 	out := maps.Clone(m)
 	for name, h := range out {
 		h.AllowedAnnotations = slices.Clone(h.AllowedAnnotations)
+		h.MonitorEnv = slices.Clone(h.MonitorEnv)
 		out[name] = h
 	}
 	return out
@@ -254,8 +258,12 @@ func (c *Config) HandlerRoot(name string) string {
 }
 
 // InfraContainer returns the effective infra_container mode for handler
-// name: the handler's override if set, else runtime.infra_container.
+// name: always for a vm handler, whose sandbox is the pod's first task;
+// otherwise the handler's override if set, else runtime.infra_container.
 func (c *Config) InfraContainer(name string) string {
+	if h, ok := c.Runtime.Handlers[name]; ok && h.Type == HandlerTypeVM {
+		return InfraAlways
+	}
 	if h, ok := c.Runtime.Handlers[name]; ok && h.InfraContainer != "" {
 		return h.InfraContainer
 	}

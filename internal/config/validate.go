@@ -75,6 +75,17 @@ func (c *Config) check() []keyError {
 			v.bad(hk("path"), "must name the runtime binary")
 		}
 		v.absPath(hk("root"), h.Root, false)
+		if h.RuntimePath != "" && h.Type != HandlerTypeVM {
+			v.bad(hk("runtime_path"), "applies to vm handlers only; an oci handler's runtime is its path")
+		}
+		if h.Type == HandlerTypeVM && h.InfraContainer == InfraAuto {
+			v.bad(hk("infra_container"), "a vm handler always runs the pod sandbox as its first task; leave it empty or set always")
+		}
+		for _, kv := range h.MonitorEnv {
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				v.bad(hk("monitor_env"), "%q is not KEY=value", kv)
+			}
+		}
 		v.oneOf(hk("infra_container"), h.InfraContainer, "", InfraAuto, InfraAlways)
 		if slices.Contains(h.AllowedAnnotations, "") {
 			v.bad(hk("allowed_annotations"), "empty annotation name")

@@ -104,7 +104,9 @@ func New(o Options) (*Manager, error) {
 			slog.Warn("runtime handler type not supported yet; skipping", "handler", name, "type", h.Type)
 			continue
 		}
-		m.runtimes[name] = conmon.New(context.Background(), name, h.Path, cfg.HandlerRoot(name), m.monitor)
+		rt := conmon.New(context.Background(), name, h.Path, cfg.HandlerRoot(name), m.monitor)
+		rt.Env = h.MonitorEnv
+		m.runtimes[name] = rt
 	}
 	if m.defaults, err = defaults(cfg); err != nil {
 		return nil, err

@@ -32,9 +32,10 @@ type Options struct {
 // Runtime is one configured handler: an OCI runtime binary and its state
 // root, under conmon.
 type Runtime struct {
-	Name     string // handler name
-	Path     string // runc or crun binary
-	Root     string // the runtime's state root
+	Name     string   // handler name
+	Path     string   // runc or crun binary
+	Root     string   // the runtime's state root
+	Env      []string // added to conmon's environment (the handler's monitor_env)
 	opts     Options
 	features runtime.Features
 }
@@ -131,7 +132,7 @@ func (r *Runtime) Create(ctx context.Context, o runtime.CreateOpts) (*runtime.Cr
 	cmd := exec.Command(r.opts.Conmon, args...)
 	cmd.Dir = o.Bundle.Dir() // conmon 2.1.6 writes its oom file to its cwd
 	cmd.ExtraFiles = []*os.File{syncChild, startChild}
-	cmd.Env = append(os.Environ(), "_OCI_SYNCPIPE=3", "_OCI_STARTPIPE=4")
+	cmd.Env = append(append(os.Environ(), r.Env...), "_OCI_SYNCPIPE=3", "_OCI_STARTPIPE=4")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
