@@ -13,6 +13,8 @@ need ip iproute2
 need nsenter util-linux
 need pgrep procps
 need gcc gcc
+# The vm handler tests drive Debian's containerd-shim-runc-v2 (the daemon is never started).
+need containerd-shim-runc-v2 containerd
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || pkgs+=(libc6-dev)
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "installing: ${pkgs[*]}"

@@ -162,7 +162,7 @@ func (m *Manager) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec 
 		return nil, crierr.ToStatus(err, "container config")
 	}
 	if infra {
-		ocispec.MarkSandbox(ociSpec)
+		ocispec.MarkSandbox(ociSpec, sr.Config.GetLinux().GetResources())
 	}
 	if !infra && m.nri.Enabled() {
 		if err := m.nri.CreateContainer(ctx, nri.PodSandbox(sr), nri.Container(rec, ociSpec), ociSpec); err != nil {

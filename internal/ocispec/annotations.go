@@ -1,8 +1,11 @@
 package ocispec
 
 import (
+	"strconv"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-tools/generate"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // Annotation keys that Kata and other VM runtimes read (containerd's), and
@@ -50,11 +53,29 @@ func setAnnotations(g *generate.Generator, in *ContainerInput) {
 	}
 }
 
+// Pod sizing on the sandbox spec, as containerd passes it: VM runtimes
+// size the VM from it (the pod overhead plus its containers' limits,
+// which the kubelet sends as the pod's resources).
+const (
+	AnnSandboxCPUPeriod = "io.kubernetes.cri.sandbox-cpu-period"
+	AnnSandboxCPUQuota  = "io.kubernetes.cri.sandbox-cpu-quota"
+	AnnSandboxCPUShares = "io.kubernetes.cri.sandbox-cpu-shares"
+	AnnSandboxMemory    = "io.kubernetes.cri.sandbox-memory"
+)
+
 // MarkSandbox turns a container spec into the pod's sandbox (infra) spec,
-// as VM runtimes tell them apart.
-func MarkSandbox(s *specs.Spec) {
+// as VM runtimes tell them apart, with the pod's sizing (pod may be nil).
+func MarkSandbox(s *specs.Spec, pod *runtimeapi.LinuxContainerResources) {
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
+	}
+	for k, v := range map[string]int64{
+		AnnSandboxCPUPeriod: pod.GetCpuPeriod(), AnnSandboxCPUQuota: pod.GetCpuQuota(),
+		AnnSandboxCPUShares: pod.GetCpuShares(), AnnSandboxMemory: pod.GetMemoryLimitInBytes(),
+	} {
+		if v > 0 {
+			s.Annotations[k] = strconv.FormatInt(v, 10)
+		}
 	}
 	s.Annotations[AnnContainerType] = ContainerTypeSandbox
 	s.Annotations[AnnCrioType] = ContainerTypeSandbox

@@ -376,8 +376,11 @@ func TestAnnotations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	MarkSandbox(s)
+	MarkSandbox(s, &runtimeapi.LinuxContainerResources{CpuPeriod: 100000, CpuQuota: 150000, MemoryLimitInBytes: 256 << 20})
 	want := golden(&ContainerInput{Rootfs: s.Root.Path})
+	want.Annotations[AnnSandboxCPUPeriod] = "100000"
+	want.Annotations[AnnSandboxCPUQuota] = "150000"
+	want.Annotations[AnnSandboxMemory] = "268435456"
 	want.Annotations[AnnContainerType] = "sandbox"
 	want.Annotations[AnnCrioType] = "sandbox"
 	delete(want.Annotations, AnnContainerName)
