@@ -319,7 +319,7 @@ func (m *Manager) GC(ctx context.Context, valid []string) error {
 	for _, id := range valid {
 		args.ValidAttachments = append(args.ValidAttachments, cnitypes.GCAttachment{ContainerID: id, IfName: ifName})
 	}
-	ctx, cancel := context.WithTimeout(ctx, cniTimeout)
+	ctx, cancel := context.WithTimeout(ctx, gcTimeout)
 	defer cancel()
 	if err := m.cni.GCNetworkList(ctx, list, args); err != nil {
 		return fmt.Errorf("CNI GC on network %s: %w", list.Name, err)
