@@ -102,7 +102,8 @@ func (s eventService) Forward(_ context.Context, req *eventsapi.ForwardRequest) 
 			return &emptypb.Empty{}, nil
 		}
 		if c := s.r.lookup(e.ContainerID); c != nil {
-			s.r.recordExit(c, runtime.Exit{ID: c.id, Code: int32(e.ExitStatus), Finished: e.ExitedAt.AsTime()}, true, "event")
+			es := exitFrom(e.Pid, e.ExitStatus, e.ExitedAt)
+			s.r.recordExit(c, runtime.Exit{Code: int32(es.Code), Finished: es.At}, true, "event")
 		}
 	case *eventtypes.TaskOOM:
 		if c := s.r.lookup(e.ContainerID); c != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	tasktypes "github.com/containerd/containerd/api/types/task"
@@ -49,6 +51,7 @@ func (r *Runtime) Restore(ctx context.Context, h runtime.Handle) error {
 	}
 	c.group = r.rejoin(ctx, gid, bs, h)
 	st, err := c.group.api().State(ctx, h.ID, "")
+	c.pid = int(st.Pid)
 	if err == nil && st.Status != tasktypes.Status_STOPPED && cfg.LogPath != "" {
 		if c.io, err = startIO(h.Bundle, cfg); err != nil {
 			slog.Warn("restore: container output", "runtime", r.name, "container", h.ID, "error", err)
@@ -163,6 +166,11 @@ func (r *Runtime) concludeDead(ctx context.Context, c *container) (e runtime.Exi
 		e = runtime.Exit{Code: int32(es.Code), Finished: es.At, Message: "the shim died; its delete command reported the exit"}
 	}
 	c.dead.Store(true)
+	// The container's init outlived its shim, so the daemon, as the
+	// subreaper, inherited it, and the delete command just killed it.
+	if pid := c.initPid(); pid > 0 {
+		go reapZombie(func(p int, _ string) bool { return p == pid })
+	}
 	g := c.group
 	g.mu.Lock()
 	if !g.shim.Alive() {
@@ -173,4 +181,18 @@ func (r *Runtime) concludeDead(ctx context.Context, c *container) (e runtime.Exi
 	g.mu.Unlock()
 	slog.Info("shim died; container exit concluded", "runtime", r.name, "container", c.id, "exit_code", e.Code)
 	return r.recordExit(c, e, false, "shim delete"), !had
+}
+
+// initPid is the task's PID: from the create, else from the init.pid file
+// runc shims write in the bundle.
+func (c *container) initPid() int {
+	if c.pid > 0 {
+		return c.pid
+	}
+	data, err := os.ReadFile(c.bundle.File("init.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return pid
 }

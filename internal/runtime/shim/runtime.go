@@ -83,6 +83,7 @@ var _ runtime.Runtime = (*Runtime)(nil)
 type container struct {
 	id      string
 	bundle  runtime.Bundle
+	pid     int // the task's init; 0 when not known
 	group   *group
 	io      *ctrIO    // nil when the container has no live output
 	shimLog io.Closer // the bundle's log FIFO
@@ -123,7 +124,7 @@ func (r *Runtime) Close() error {
 	r.ctrs, r.groups = map[string]*container{}, map[string]*group{}
 	r.mu.Unlock()
 	for _, c := range ctrs {
-		c.release()
+		c.release(false)
 	}
 	for _, g := range groups {
 		g.mu.Lock()
@@ -186,10 +187,14 @@ func (r *Runtime) startWatch(c *container) {
 }
 
 // release stops what the daemon runs for c: its Wait, output and log.
-func (c *container) release() {
+// With drain, output still due (the task ended) is read first.
+func (c *container) release(drain bool) {
 	c.stopWatch()
-	if c.io != nil {
+	switch {
+	case c.io != nil && drain:
 		c.io.drain()
+	case c.io != nil:
+		c.io.stop()
 	}
 	if c.shimLog != nil {
 		c.shimLog.Close()
@@ -252,6 +257,7 @@ func (r *Runtime) Create(ctx context.Context, o runtime.CreateOpts) (_ *runtime.
 		r.leave(ctx, g, o.ID)
 		return nil, rpcErr(err, "create", o.ID)
 	}
+	c.pid = int(pid)
 	r.add(c)
 	slog.Debug("shim task created", "runtime", r.name, "container", o.ID, "pid", pid, "shim", gid, "shim_pid", shim.Pid)
 	return &runtime.Created{Pid: int(pid), Monitor: shim}, nil
@@ -306,7 +312,7 @@ func (r *Runtime) Delete(ctx context.Context, id string) error {
 	r.mu.Lock()
 	delete(r.ctrs, id)
 	r.mu.Unlock()
-	c.release()
+	c.release(true)
 	removeFiles(c.bundle)
 	r.leave(ctx, c.group, id)
 	return nil

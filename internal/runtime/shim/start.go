@@ -163,7 +163,14 @@ func (r *Runtime) reapRefusedShim() {
 	if len(comm) > 15 { // the kernel keeps 15 bytes of a process's name
 		comm = comm[:15]
 	}
-	self := os.Getpid()
+	reapZombie(func(_ int, c string) bool { return c == comm })
+}
+
+// reapZombie reaps the first zombie child of the daemon that match
+// accepts, waiting up to two seconds for one to appear. Only a process
+// already dead is reaped, so no one else's wait loses a status it needs.
+func reapZombie(match func(pid int, comm string) bool) {
+	self := strconv.Itoa(os.Getpid())
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		entries, _ := os.ReadDir("/proc")
 		for _, e := range entries {
@@ -180,7 +187,7 @@ func (r *Runtime) reapRefusedShim() {
 				continue
 			}
 			f := strings.Fields(string(st[end+1:]))
-			if string(st[open+1:end]) == comm && len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(self) {
+			if len(f) > 1 && f[0] == "Z" && f[1] == self && match(pid, string(st[open+1:end])) {
 				var ws unix.WaitStatus
 				if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got == pid {
 					return
