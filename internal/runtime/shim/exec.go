@@ -16,6 +16,7 @@ import (
 
 	"github.com/containerd/typeurl/v2"
 	"github.com/cradle-runtime/cradle/internal/runtime"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // errClientGone means writing the exec's output failed: nobody listens.
@@ -38,7 +39,11 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 	if b == "" {
 		b = c.bundle
 	}
-	p, err := execProcess(b, o.Args, o.Tty)
+	var size *runtime.TermSize
+	if o.Tty {
+		size = firstSize(o.Resize)
+	}
+	p, err := execProcess(b, o.Args, o.Tty, size)
 	if err != nil {
 		return -1, err
 	}
@@ -142,8 +147,29 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 	return code, fmt.Errorf("exec process %d in %s killed: %w", pid, o.ID, cause)
 }
 
+// firstSizeWait is how long a tty exec waits for the client's first
+// terminal size, so the pty is created with it rather than resized after
+// the process may have asked.
+const firstSizeWait = 100 * time.Millisecond
+
+func firstSize(c <-chan runtime.TermSize) *runtime.TermSize {
+	if c == nil {
+		return nil
+	}
+	t := time.NewTimer(firstSizeWait)
+	defer t.Stop()
+	select {
+	case s, ok := <-c:
+		if ok && s.Width > 0 && s.Height > 0 {
+			return &s
+		}
+	case <-t.C:
+	}
+	return nil
+}
+
 // execProcess is the container's process with the exec's arguments.
-func execProcess(b runtime.Bundle, args []string, tty bool) (any, error) {
+func execProcess(b runtime.Bundle, args []string, tty bool, size *runtime.TermSize) (any, error) {
 	spec, err := b.ReadSpec()
 	if err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
@@ -153,6 +179,9 @@ func execProcess(b runtime.Bundle, args []string, tty bool) (any, error) {
 	}
 	p := *spec.Process
 	p.Args, p.Terminal, p.ConsoleSize = args, tty, nil
+	if size != nil {
+		p.ConsoleSize = &specs.Box{Height: uint(size.Height), Width: uint(size.Width)}
+	}
 	if tty && !hasEnv(p.Env, "TERM") {
 		p.Env = append(append([]string{}, p.Env...), "TERM=xterm")
 	}

@@ -163,6 +163,12 @@ func (r *Runtime) leave(ctx context.Context, g *group, id string) {
 	if len(g.tasks) > 0 {
 		return
 	}
+	if g.closed && g.shim.Alive() {
+		// Only the connection was lost: the shim must still be told.
+		if err := r.connect(ctx, g, g.bs, id); err != nil {
+			slog.Warn("reconnect to shim to shut it down", "runtime", r.name, "shim", g.id, "error", err)
+		}
+	}
 	if g.task != nil && !g.closed {
 		// A shim may close the connection as its answer.
 		if err := g.task.Shutdown(ctx, id); err != nil && !errors.Is(err, ttrpc.ErrClosed) {

@@ -57,9 +57,21 @@ func TestExec(t *testing.T) {
 		sizes := make(chan runtime.TermSize, 1)
 		sizes <- runtime.TermSize{Width: 100, Height: 40}
 		code, err = e.rt.Exec(ctx(t), runtime.ExecOpts{ID: "ex", Bundle: h.Bundle, Tty: true, Resize: sizes,
-			Args: []string{"sh", "-c", "sleep 0.5; stty size"}, Stdout: &out})
+			Args: []string{"stty", "size"}, Stdout: &out})
 		if err != nil || code != 0 || strings.TrimSpace(out.String()) != "40 100" {
 			t.Fatalf("tty exec: code %d, err %v, output %q", code, err, out.String())
+		}
+		// Sizes later on resize the pty.
+		out.Reset()
+		sizes = make(chan runtime.TermSize, 2)
+		go func() {
+			time.Sleep(300 * time.Millisecond) // after the first-size wait
+			sizes <- runtime.TermSize{Width: 120, Height: 30}
+		}()
+		code, err = e.rt.Exec(ctx(t), runtime.ExecOpts{ID: "ex", Bundle: h.Bundle, Tty: true, Resize: sizes,
+			Args: []string{"sh", "-c", "sleep 1; stty size"}, Stdout: &out})
+		if err != nil || code != 0 || strings.TrimSpace(out.String()) != "30 120" {
+			t.Fatalf("tty exec resized: code %d, err %v, output %q", code, err, out.String())
 		}
 
 		start := time.Now()
