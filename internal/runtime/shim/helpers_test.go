@@ -360,10 +360,28 @@ func (e *env) cleanup() {
 	for _, m := range mountsUnder(e.base) {
 		_ = syscall.Unmount(m, syscall.MNT_DETACH)
 	}
+	// Containers outlive a killed shim: end them (and reap those the
+	// test process inherited) so their cgroups go.
 	cgs, _ := filepath.Glob("/sys/fs/cgroup/*/" + e.cgParent + "/*")
-	for _, cg := range cgs {
-		_ = os.Remove(cg)
-	}
+	eventually(10*time.Second, func() bool {
+		left := false
+		for _, cg := range cgs {
+			procs, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+			for _, f := range strings.Fields(string(procs)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			if err := os.Remove(cg); err != nil && !os.IsNotExist(err) {
+				left = true
+			}
+		}
+		for _, pid := range zombieChildren(0) {
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		}
+		return !left
+	})
 	_ = runtime.RemoveCgroup("/" + e.cgParent)
 	e.rt.Close()
 	if err := os.RemoveAll(e.base); err != nil {
