@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/containerd/ttrpc"
@@ -129,6 +132,9 @@ func (r *Runtime) join(ctx context.Context, gid string, b runtime.Bundle, id str
 				}
 			}
 			if err != nil {
+				if g.task == nil {
+					r.killUnreachableShim(b)
+				}
 				r.dropIfEmpty(g)
 				g.mu.Unlock()
 				return nil, err
@@ -227,3 +233,22 @@ func (deadTask) Wait(context.Context, string, string) (exitStatus, error) {
 }
 func (deadTask) Connect(context.Context, string) (uint32, uint32, error) { return 0, 0, errNoShim }
 func (deadTask) Shutdown(context.Context, string) error                  { return errNoShim }
+
+// killUnreachableShim ends a shim that started but could not be talked
+// to, so it does not linger without tasks. Only 1.x shims record their
+// PID (shim.pid); the command line tells it is one of ours.
+func (r *Runtime) killUnreachableShim(b runtime.Bundle) {
+	data, err := os.ReadFile(b.File("shim.pid"))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return
+	}
+	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err == nil && strings.Contains(string(cmd), r.grpcAddress()) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		slog.Warn("killed a shim that could not be reached", "runtime", r.name, "pid", pid)
+	}
+}

@@ -318,10 +318,19 @@ func (e *env) leaks() []string {
 	for _, m := range mountsUnder(e.base) {
 		out = append(out, "mount "+m)
 	}
-	hier, _ := filepath.Glob("/sys/fs/cgroup/*/" + e.cgParent + "/*")
-	for _, h := range hier {
-		if fi, err := os.Stat(h); err == nil && fi.IsDir() {
-			out = append(out, "cgroup "+h)
+	for _, cg := range e.cgroups() {
+		out = append(out, "cgroup "+cg)
+	}
+	return out
+}
+
+// cgroups are the containers' cgroup directories in every hierarchy.
+func (e *env) cgroups() []string {
+	var out []string
+	matches, _ := filepath.Glob("/sys/fs/cgroup/*/" + e.cgParent + "/*")
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && fi.IsDir() {
+			out = append(out, m)
 		}
 	}
 	return out
@@ -362,7 +371,7 @@ func (e *env) cleanup() {
 	}
 	// Containers outlive a killed shim: end them (and reap those the
 	// test process inherited) so their cgroups go.
-	cgs, _ := filepath.Glob("/sys/fs/cgroup/*/" + e.cgParent + "/*")
+	cgs := e.cgroups()
 	eventually(10*time.Second, func() bool {
 		left := false
 		for _, cg := range cgs {
