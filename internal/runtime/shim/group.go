@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/containerd/ttrpc"
+	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/runtime"
-	"github.com/cradle-runtime/cradle/internal/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -40,7 +40,7 @@ type group struct {
 // groupID is the pod a container belongs to, from the annotations the
 // shims group by; a container outside any pod has a shim of its own.
 func groupID(s *specs.Spec, id string) string {
-	for _, k := range []string{spec.AnnSandboxID, spec.AnnCrioSandboxID} {
+	for _, k := range []string{ocispec.AnnSandboxID, ocispec.AnnCrioSandboxID} {
 		if v := s.Annotations[k]; v != "" {
 			return v
 		}

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/runtime"
-	"github.com/cradle-runtime/cradle/internal/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -204,7 +204,7 @@ func (e *env) bundle(id string, cs ctrSpec) runtime.Bundle {
 			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "size=16m"}},
 		},
-		Annotations: map[string]string{spec.AnnSandboxID: sb},
+		Annotations: map[string]string{ocispec.AnnSandboxID: sb},
 		Linux: &specs.Linux{
 			CgroupsPath: "/" + e.cgParent + "/" + id,
 			Namespaces: []specs.LinuxNamespace{
