@@ -12,6 +12,9 @@ test/images/build.sh
 export CRADLE_BIN=$PWD/bin/cradle
 CRADLE_TEST_RUNC=$(hack/install-runc.sh)
 export CRADLE_TEST_RUNC
+# The vm handler tests run a containerd 2.x shim too, beside Debian's 1.6.
+CRADLE_TEST_SHIM2=$(hack/install-shim2.sh)
+export CRADLE_TEST_SHIM2
 # The kubelet tests drive cradle with a real, standalone kubelet.
 CRADLE_TEST_KUBELET=$(hack/install-kubelet.sh)
 export CRADLE_TEST_KUBELET

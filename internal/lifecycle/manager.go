@@ -23,6 +23,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/runtime/conmon"
+	"github.com/cradle-runtime/cradle/internal/runtime/shim"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"github.com/cradle-runtime/cradle/internal/store"
 	"golang.org/x/sync/singleflight"
@@ -99,14 +100,7 @@ func New(o Options) (*Manager, error) {
 		return nil, err
 	}
 	for _, name := range cfg.HandlerNames() {
-		h, _ := cfg.Handler(name)
-		if h.Type != config.HandlerTypeOCI {
-			slog.Warn("runtime handler type not supported yet; skipping", "handler", name, "type", h.Type)
-			continue
-		}
-		rt := conmon.New(context.Background(), name, h.Path, cfg.HandlerRoot(name), m.monitor)
-		rt.Env = h.MonitorEnv
-		m.runtimes[name] = rt
+		m.runtimes[name] = m.newRuntime(name)
 	}
 	if m.defaults, err = defaults(cfg); err != nil {
 		return nil, err
@@ -126,6 +120,30 @@ func New(o Options) (*Manager, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// newRuntime builds the backend of a handler: runc or crun under conmon,
+// or a containerd shim v2 (vm) whose tasks the daemon drives itself.
+func (m *Manager) newRuntime(name string) runtime.Runtime {
+	cfg := m.cfg
+	h, _ := cfg.Handler(name)
+	if h.Type == config.HandlerTypeVM {
+		o := shim.Options{
+			StateDir: filepath.Join(cfg.RunRoot, "shims", name),
+			OnExit:   m.onExit,
+			Env:      h.MonitorEnv,
+		}
+		if h.RuntimePath != "" {
+			o.RuncOptions = &shim.RuncOptions{
+				BinaryName: h.RuntimePath, Root: cfg.HandlerRoot(name),
+				SystemdCgroup: cfg.Runtime.CgroupDriver == config.CgroupDriverSystemd,
+			}
+		}
+		return shim.New(context.Background(), name, h.Path, o)
+	}
+	rt := conmon.New(context.Background(), name, h.Path, cfg.HandlerRoot(name), m.monitor)
+	rt.Env = h.MonitorEnv
+	return rt
 }
 
 func defaults(cfg *config.Config) (ocispec.Defaults, error) {
@@ -153,6 +171,13 @@ func (m *Manager) Close() {
 	m.nri.Stop()
 	if m.stopWatch != nil {
 		m.stopWatch()
+	}
+	for name, rt := range m.runtimes {
+		if c, ok := rt.(interface{ Close() error }); ok {
+			if err := c.Close(); err != nil {
+				slog.Warn("close runtime handler", "handler", name, "error", err)
+			}
+		}
 	}
 }
 

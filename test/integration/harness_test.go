@@ -59,21 +59,22 @@ func requireRoot(t *testing.T) {
 
 // daemon is one cradle process with state dirs of its own.
 type daemon struct {
-	t        *testing.T
-	dir      string // persistent state and config
-	runroot  string // short, under /run: conmon's socket paths must fit 108 bytes
-	sock     string
-	cniDir   string
-	ipamDir  string
-	logPath  string
-	cfgPath  string
-	env      []string
-	cmd      *exec.Cmd
-	conn     *grpc.ClientConn
-	rt       runtimeapi.RuntimeServiceClient
-	img      runtimeapi.ImageServiceClient
-	netnsPre map[string]bool
-	cniCtl   string // control files of the cnifault plugin
+	t            *testing.T
+	dir          string // persistent state and config
+	runroot      string // short, under /run: conmon's socket paths must fit 108 bytes
+	sock         string
+	cniDir       string
+	ipamDir      string
+	logPath      string
+	cfgPath      string
+	env          []string
+	cmd          *exec.Cmd
+	conn         *grpc.ClientConn
+	rt           runtimeapi.RuntimeServiceClient
+	img          runtimeapi.ImageServiceClient
+	netnsPre     map[string]bool
+	shimSocksPre map[string]bool // /run/containerd/s before the daemon started
+	cniCtl       string          // control files of the cnifault plugin
 
 	network, bridge, subnet, cgroup string
 }
@@ -100,7 +101,7 @@ func withConfig(toml string) option {
 func newDaemon(t *testing.T, opts ...option) *daemon {
 	t.Helper()
 	requireRoot(t)
-	d := &daemon{t: t, dir: t.TempDir(), netnsPre: listNetns()}
+	d := &daemon{t: t, dir: t.TempDir(), netnsPre: listNetns(), shimSocksPre: shimSockets()}
 	n, pid := daemonSeq.Add(1), os.Getpid()
 	d.network = fmt.Sprintf("cradle-itest-%d-%d", pid, n)
 	d.bridge = fmt.Sprintf("cit%05d%02d", pid%100000, n%100)
@@ -308,6 +309,17 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
+// shimSockets lists the shims' sockets: tests run one at a time, so new
+// ones are the daemon's.
+func shimSockets() map[string]bool {
+	out := map[string]bool{}
+	entries, _ := os.ReadDir("/run/containerd/s")
+	for _, e := range entries {
+		out[e.Name()] = true
+	}
+	return out
+}
+
 func listNetns() map[string]bool {
 	out := map[string]bool{}
 	entries, _ := os.ReadDir("/var/run/netns")
@@ -341,6 +353,16 @@ func (d *daemon) leaks() []string {
 	}
 	if pids, _ := exec.Command("pgrep", "-f", "conmon.*"+d.runroot).Output(); len(strings.TrimSpace(string(pids))) > 0 {
 		out = append(out, "conmon processes "+strings.Join(strings.Fields(string(pids)), ","))
+	}
+	// Shims get -address under the daemon's runroot; their sockets go to
+	// the shared /run/containerd/s.
+	if pids, _ := exec.Command("pgrep", "-f", "containerd-shim.*"+d.runroot).Output(); len(strings.TrimSpace(string(pids))) > 0 {
+		out = append(out, "shim processes "+strings.Join(strings.Fields(string(pids)), ","))
+	}
+	for s := range shimSockets() {
+		if !d.shimSocksPre[s] {
+			out = append(out, "shim socket /run/containerd/s/"+s)
+		}
 	}
 	if entries, err := os.ReadDir(filepath.Join(d.ipamDir, d.network)); err == nil {
 		for _, e := range entries {
@@ -388,6 +410,12 @@ func (d *daemon) assertNoLeaks() {
 	// Force the host clean whatever happened.
 	mine := d.sandboxIDs()
 	_ = exec.Command("pkill", "-9", "-f", "conmon.*"+d.runroot).Run()
+	_ = exec.Command("pkill", "-9", "-f", "containerd-shim.*"+d.runroot).Run()
+	for s := range shimSockets() {
+		if !d.shimSocksPre[s] {
+			_ = os.Remove("/run/containerd/s/" + s)
+		}
+	}
 	for n := range listNetns() {
 		if !d.netnsPre[n] && mine[strings.TrimPrefix(n, "cradle-")] {
 			_ = syscall.Unmount("/var/run/netns/"+n, syscall.MNT_DETACH)

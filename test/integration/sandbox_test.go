@@ -16,12 +16,14 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// The sandbox is created in the runtime only after its namespace is pinned
-// and networked: a wrapper runtime records what it sees at `create`.
-func TestSandboxCreatedAfterNetworkIsReady(t *testing.T) {
+// sandboxRecorder writes a runc wrapper that, at the sandbox's create,
+// records the netns path in its spec, that path's filesystem type and the
+// addresses on eth0 inside it. It returns the wrapper and the record.
+func sandboxRecorder(t *testing.T) (wrapper, record string) {
+	t.Helper()
 	dir := t.TempDir()
-	record := filepath.Join(dir, "seen")
-	wrapper := filepath.Join(dir, "runc-wrapper")
+	record = filepath.Join(dir, "seen")
+	wrapper = filepath.Join(dir, "runc-wrapper")
 	script := `#!/bin/sh
 # At the sandbox's create, record the netns path's filesystem type and eth0.
 bundle=""; prev=""; create=0
@@ -40,20 +42,13 @@ exec /usr/sbin/runc "$@"
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d := newDaemon(t, withConfig(fmt.Sprintf(`[runtime.handlers.wrapped]
-type = "oci"
-path = "%s"
-infra_container = "always"
-`, wrapper)))
-	d.pull(t, pauseImage)
-	cfg := d.podConfig(t, "first-ns")
-	resp, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "wrapped"})
-	if err != nil {
-		d.dumpLog()
-		t.Fatal(err)
-	}
-	pod := resp.GetPodSandboxId()
-	t.Cleanup(func() { d.removePod(t, pod) })
+	return wrapper, record
+}
+
+// assertSandboxFirst checks what sandboxRecorder saw at the sandbox's
+// create: the pinned netns, already an nsfs mount, with the pod IP on eth0.
+func (d *daemon) assertSandboxFirst(t *testing.T, pod, record string) {
+	t.Helper()
 	b, err := os.ReadFile(record)
 	if err != nil {
 		t.Fatalf("the wrapper saw no sandbox create: %v", err)
@@ -69,6 +64,27 @@ infra_container = "always"
 	if ip == "" || !strings.Contains(seen, "eth0="+ip+"/") {
 		t.Errorf("eth0 did not hold the pod IP %q at create: %s", ip, seen)
 	}
+}
+
+// The sandbox is created in the runtime only after its namespace is pinned
+// and networked: a wrapper runtime records what it sees at `create`.
+func TestSandboxCreatedAfterNetworkIsReady(t *testing.T) {
+	wrapper, record := sandboxRecorder(t)
+	d := newDaemon(t, withConfig(fmt.Sprintf(`[runtime.handlers.wrapped]
+type = "oci"
+path = "%s"
+infra_container = "always"
+`, wrapper)))
+	d.pull(t, pauseImage)
+	cfg := d.podConfig(t, "first-ns")
+	resp, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "wrapped"})
+	if err != nil {
+		d.dumpLog()
+		t.Fatal(err)
+	}
+	pod := resp.GetPodSandboxId()
+	t.Cleanup(func() { d.removePod(t, pod) })
+	d.assertSandboxFirst(t, pod, record)
 }
 
 // A failing CNI ADD fails RunPodSandbox and leaks nothing; a failing DEL
