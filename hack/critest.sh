@@ -3,12 +3,15 @@
 # own: own root, runroot, socket, CNI network and cgroup parent, images from
 # the local test registry (test/registry, test/images). Skips only the specs
 # listed in test/critest/skip.txt. Prints the suite's summary, the skipped
-# specs with their reasons and a line "critest: N passed, N failed"; exits
+# specs with their reasons and a line "critest (H handler): N passed, N failed"; exits
 # non-zero when a spec fails or the daemon leaked something.
 #
 #   CRADLE_BIN=...        cradle binary (default bin/cradle; make build)
 #   CRITEST_FOCUS=REGEX   run only matching specs (debugging)
 #   CRITEST_KEEP=1        keep the state dir and daemon log after the run
+#   CRITEST_HANDLER=vm    the default handler is the vm type (runc under
+#                         containerd-shim-runc-v2); test/critest/skip-vm.txt
+#                         adds what the runc shim itself cannot serve
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -17,7 +20,11 @@ CRI_TOOLS_VERSION=v1.37.0
 CACHE=${CRADLE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cradle}
 TOOLS=$CACHE/cri-tools-$CRI_TOOLS_VERSION
 CRADLE_BIN=${CRADLE_BIN:-$REPO/bin/cradle}
-SKIP_FILE=$REPO/test/critest/skip.txt
+HANDLER=${CRITEST_HANDLER:-runc}
+SKIP_FILES=("$REPO/test/critest/skip.txt")
+if [[ $HANDLER == vm ]]; then
+	SKIP_FILES+=("$REPO/test/critest/skip-vm.txt")
+fi
 
 # Everything of this run lives under these; fixed paths so that a run that
 # was killed is cleaned up by the next one.
@@ -61,7 +68,7 @@ build_tools() {
 
 # skip_regex joins the patterns of the skip file into one alternation.
 skip_regex() {
-	sed -e '/^[[:space:]]*#/d' -e '/^[[:space:]]*$/d' -e 's/ # .*$//' "$SKIP_FILE" | paste -sd'|'
+	cat "${SKIP_FILES[@]}" | sed -e '/^[[:space:]]*#/d' -e '/^[[:space:]]*$/d' -e 's/ # .*$//' | paste -sd'|'
 }
 
 write_config() {
@@ -89,12 +96,19 @@ log_level = "debug"
 
 [runtime]
 cgroup_parent = "$CGROUP"
+default_handler = "$HANDLER"
 
 # runc 1.4.1 (hack/install-runc.sh): recursive read-only and idmapped
 # mounts, which Debian's 1.1.5 lacks.
 [runtime.handlers.runc]
 type = "oci"
 path = "$RUNC"
+
+# CRITEST_HANDLER=vm: the same runc under Debian's containerd shim v2.
+[runtime.handlers.vm]
+type = "vm"
+path = "/usr/bin/containerd-shim-runc-v2"
+runtime_path = "$RUNC"
 
 [network]
 cni_conf_dir = "$STATE/net.d"
@@ -161,6 +175,8 @@ check_leaks() {
 	done
 	pids=$(pgrep -f "conmon.*$RUNROOT" | paste -sd' ' || true)
 	[[ -n $pids ]] && LEAKS+=("conmon processes $pids")
+	pids=$(pgrep -f "containerd-shim.*$RUNROOT" | paste -sd' ' || true)
+	[[ -n $pids ]] && LEAKS+=("shim processes $pids")
 	for n in "$STATE/ipam/$NETWORK"/*; do
 		[[ $(basename "$n") =~ ^[0-9.]+$ ]] && LEAKS+=("IP allocation $(basename "$n")")
 	done
@@ -194,6 +210,7 @@ cleanup() {
 	local n m
 	stop_daemon
 	for n in $(pgrep -f "conmon.*$RUNROOT" || true); do kill -9 "$n" 2>/dev/null || true; done
+	for n in $(pgrep -f "containerd-shim.*$RUNROOT" || true); do kill -9 "$n" 2>/dev/null || true; done
 	for n in $(list_netns); do
 		ours "$n" || continue
 		umount -l "/var/run/netns/$n" 2>/dev/null || true
@@ -268,8 +285,8 @@ main() {
 	echo "$summary"
 	echo "$counts"
 	echo
-	echo "Skipped on purpose (test/critest/skip.txt):"
-	sed -e '/^[[:space:]]*#/d' -e '/^[[:space:]]*$/d' -e 's/^\(.*\) # \(.*\)$/  \1  -- \2/' "$SKIP_FILE"
+	echo "Skipped on purpose (${SKIP_FILES[*]#"$REPO/"}):"
+	cat "${SKIP_FILES[@]}" | sed -e '/^[[:space:]]*#/d' -e '/^[[:space:]]*$/d' -e 's/^\(.*\) # \(.*\)$/  \1  -- \2/'
 	if [[ ${#LEAKS[@]} -gt 0 ]]; then
 		echo
 		echo "Leaked by the daemon:"
@@ -284,7 +301,7 @@ main() {
 		passed=0 failed=1 rc=1
 	fi
 	echo
-	echo "critest: $passed passed, $failed failed"
+	echo "critest ($HANDLER handler): $passed passed, $failed failed"
 	[[ $failed == 0 && $rc == 0 ]] || exit 1
 }
 

@@ -91,11 +91,14 @@ func sweepBundles(ctx context.Context, o Owners, known map[string]bool) {
 		if known[id] {
 			continue
 		}
-		for _, rt := range o.Runtimes {
-			_ = rt.Delete(ctx, id)
-		}
 		b, err := o.Bundles.For(id)
 		if err == nil {
+			// Restore first: a backend that drives its monitor itself (a
+			// shim) finds the container from its bundle only then.
+			for _, rt := range o.Runtimes {
+				_ = rt.Restore(ctx, runtime.Handle{ID: id, Bundle: b})
+				_ = rt.Delete(ctx, id)
+			}
 			err = b.Remove()
 		}
 		if err != nil {

@@ -170,3 +170,77 @@ func TestVMHandlerShimKilled(t *testing.T) {
 	})
 	d.removePod(t, pod)
 }
+
+// TestVMHandlerStreamingAndOOM drives a vm pod through the streaming
+// server (attach with a terminal, port-forward into the pinned netns),
+// rotates a log, and records an OOM kill from the shim's /tasks/oom.
+func TestVMHandlerStreamingAndOOM(t *testing.T) {
+	d, _ := vmDaemon(t, "/usr/bin/containerd-shim-runc-v2")
+	pod, cfg := d.runVMPod(t, "vmstream")
+
+	t.Run("attach", func(t *testing.T) {
+		c := containerConfig("tty", "sh")
+		c.Tty, c.Stdin = true, true
+		ctr := d.startContainer(t, pod, cfg, c)
+		resp, err := d.rt.Attach(ctx(t), &runtimeapi.AttachRequest{ContainerId: ctr, Tty: true, Stdin: true, Stdout: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := openSession(t, resp.GetUrl(), true, true, false, true)
+		s.resizeTo(t, 100, 30)
+		s.typeUntil(t, "stty size\n", "30 100")
+		s.typeUntil(t, "echo vm-$((6*7))\n", "vm-42")
+		s.conn.Close()
+	})
+
+	t.Run("port-forward", func(t *testing.T) {
+		d.startContainer(t, pod, cfg, containerConfig("nc", "nc", "-ll", "-p", "8080", "-e", "echo", "hi from the vm pod"))
+		eventually(t, 10*time.Second, func() string {
+			got, err := d.forwardOnce(t, pod, 8080)
+			if err != nil {
+				return err.Error()
+			}
+			if got != "hi from the vm pod\n" {
+				return fmt.Sprintf("read %q", got)
+			}
+			return ""
+		})
+	})
+
+	t.Run("log rotation", func(t *testing.T) {
+		c := containerConfig("chatty", "sh", "-c", "echo one; read x; echo two; exec sleep 1000")
+		c.Stdin = true
+		ctr := d.startContainer(t, pod, cfg, c)
+		path := filepath.Join(cfg.LogDirectory, "chatty.log")
+		logOf(t, path, "one")
+		if err := os.Rename(path, path+".1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.rt.ReopenContainerLog(ctx(t), &runtimeapi.ReopenContainerLogRequest{ContainerId: ctr}); err != nil {
+			t.Fatalf("ReopenContainerLog: %v", err)
+		}
+		resp, err := d.rt.Attach(ctx(t), &runtimeapi.AttachRequest{ContainerId: ctr, Stdin: true, Stdout: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := openSession(t, resp.GetUrl(), true, true, false, false)
+		if _, err := s.stdin.Write([]byte("go\n")); err != nil {
+			t.Fatal(err)
+		}
+		logOf(t, path, "two")
+		s.conn.Close()
+		if old, err := os.ReadFile(path + ".1"); err != nil || strings.Contains(string(old), "two") {
+			t.Errorf("rotated log: %q, %v", old, err)
+		}
+	})
+
+	t.Run("oom", func(t *testing.T) {
+		c := containerConfig("hog", "sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' x); echo survived")
+		c.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20}
+		id := d.startContainer(t, pod, cfg, c)
+		st := d.waitState(t, id, runtimeapi.ContainerState_CONTAINER_EXITED)
+		if st.GetReason() != "OOMKilled" || st.GetExitCode() != 137 {
+			t.Errorf("reason %q exit %d, want OOMKilled 137", st.GetReason(), st.GetExitCode())
+		}
+	})
+}
