@@ -242,6 +242,9 @@ func (m *Manager) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerCo
 		CgroupParent: sr.Config.GetLinux().GetCgroupParent(), Sysctls: sr.Config.GetLinux().GetSysctls(),
 		Annotations: sr.Config.GetAnnotations(), UserNS: sr.UserNS, SELinuxLabel: sr.SELinuxLabel,
 	}
+	if h, ok := m.cfg.Handler(sr.Handler); ok {
+		info.AllowedAnnotations = h.AllowedAnnotations
+	}
 	if sandbox.HostNetwork(sr.Config) {
 		// The host's UTS namespace: runc refuses to set a hostname there.
 		info.NetNS, info.UTSNS, info.Hostname = "", "", ""

@@ -1,6 +1,7 @@
 package ocispec
 
 import (
+	"strings"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -29,9 +30,14 @@ const (
 	ContainerTypeContainer = "container"
 )
 
-// setAnnotations copies the config's annotations and adds the runtime's
-// own, which win over the config's.
+// setAnnotations copies the config's annotations and the pod's that the
+// handler allows, and adds the runtime's own, which win over both.
 func setAnnotations(g *generate.Generator, in *ContainerInput) {
+	for k, v := range in.Sandbox.Annotations {
+		if Allowed(in.Sandbox.AllowedAnnotations, k) {
+			g.AddAnnotation(k, v)
+		}
+	}
 	for k, v := range in.Config.GetAnnotations() {
 		g.AddAnnotation(k, v)
 	}
@@ -62,6 +68,17 @@ const (
 	AnnSandboxCPUShares = "io.kubernetes.cri.sandbox-cpu-shares"
 	AnnSandboxMemory    = "io.kubernetes.cri.sandbox-memory"
 )
+
+// Allowed reports whether an annotation key matches a list of names and
+// prefixes ending in "*".
+func Allowed(list []string, key string) bool {
+	for _, p := range list {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(key, prefix) || p == key {
+			return true
+		}
+	}
+	return false
+}
 
 // MarkSandbox turns a container spec into the pod's sandbox (infra) spec,
 // as VM runtimes tell them apart, with the pod's sizing (pod may be nil).

@@ -50,6 +50,11 @@ type Sandbox struct {
 	// Annotations are the pod's (PodSandboxConfig.annotations): the
 	// deprecated seccomp annotations are read from them.
 	Annotations map[string]string
+	// AllowedAnnotations are the handler's allowed_annotations: the pod
+	// annotations (a name, or a prefix ending in "*") that reach the
+	// runtime in every spec of the pod. Kata, for one, reads its
+	// io.katacontainers.* settings from there.
+	AllowedAnnotations []string
 	// SELinuxLabel is the pod's process label, if it has one: a container
 	// without selinux_options takes its user, role, type and level, so the
 	// pod's containers share one MCS level. Unused when SELinux is off.

@@ -369,6 +369,23 @@ func TestAnnotations(t *testing.T) {
 				s.Annotations["a"] = "1"
 				s.Annotations["io.katacontainers.x"] = "y"
 			},
+		},		{
+			name: "pod annotations only as the handler allows",
+			in: func(in *ContainerInput) {
+				in.Sandbox.Annotations = map[string]string{
+					"io.katacontainers.config.hypervisor.default_vcpus": "2", "exact": "1", "exactly": "no",
+					"other": "no", AnnSandboxID: "forged",
+				}
+				in.Sandbox.AllowedAnnotations = []string{"io.katacontainers.*", "exact", AnnSandboxID}
+			},
+			want: func(s *specs.Spec) {
+				s.Annotations["io.katacontainers.config.hypervisor.default_vcpus"] = "2"
+				s.Annotations["exact"] = "1"
+			},
+		},
+		{
+			name: "no pod annotation without allowed_annotations",
+			in:   func(in *ContainerInput) { in.Sandbox.Annotations = map[string]string{"io.katacontainers.x": "y"} },
 		},
 	})
 	useHost(t, defaultHost())

@@ -2,7 +2,9 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,5 +41,44 @@ monitor_env = ["CRADLE_TEST_MONITOR=42"]
 	}
 	if !bytes.Contains(env, []byte("\x00CRADLE_TEST_MONITOR=42\x00")) && !bytes.HasPrefix(env, []byte("CRADLE_TEST_MONITOR=42\x00")) {
 		t.Errorf("conmon's environment lacks CRADLE_TEST_MONITOR=42")
+	}
+}
+
+// A handler's allowed_annotations pass the pod annotations they name (or
+// prefix) into every spec of the pod, the sandbox's too; others stay out.
+func TestHandlerAllowedAnnotations(t *testing.T) {
+	d := newDaemon(t, withConfig(`[runtime.handlers.annrunc]
+type = "oci"
+path = "/usr/sbin/runc"
+infra_container = "always"
+allowed_annotations = ["cradle.test/*"]
+`))
+	d.pull(t, busybox)
+	d.pull(t, pauseImage)
+	cfg := d.podConfig(t, "ann")
+	cfg.Annotations = map[string]string{"cradle.test/vcpus": "2", "other.example/x": "no"}
+	resp, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "annrunc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := resp.GetPodSandboxId()
+	t.Cleanup(func() { d.removePod(t, pod) })
+	ctr := d.startContainer(t, pod, cfg, containerConfig("c", "sleep", "1000"))
+	bundles, err := os.ReadDir(filepath.Join(d.runroot, "containers"))
+	if err != nil || len(bundles) != 2 {
+		t.Fatalf("bundles: %v %v, want the sandbox's and %s", bundles, err, ctr)
+	}
+	for _, b := range bundles {
+		var spec struct{ Annotations map[string]string }
+		data, err := os.ReadFile(filepath.Join(d.runroot, "containers", b.Name(), "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &spec); err != nil {
+			t.Fatal(err)
+		}
+		if spec.Annotations["cradle.test/vcpus"] != "2" || spec.Annotations["other.example/x"] != "" {
+			t.Errorf("spec of %s: annotations %v", b.Name(), spec.Annotations)
+		}
 	}
 }

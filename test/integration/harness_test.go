@@ -5,6 +5,7 @@ package integration
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"os"
@@ -59,22 +60,21 @@ func requireRoot(t *testing.T) {
 
 // daemon is one cradle process with state dirs of its own.
 type daemon struct {
-	t            *testing.T
-	dir          string // persistent state and config
-	runroot      string // short, under /run: conmon's socket paths must fit 108 bytes
-	sock         string
-	cniDir       string
-	ipamDir      string
-	logPath      string
-	cfgPath      string
-	env          []string
-	cmd          *exec.Cmd
-	conn         *grpc.ClientConn
-	rt           runtimeapi.RuntimeServiceClient
-	img          runtimeapi.ImageServiceClient
-	netnsPre     map[string]bool
-	shimSocksPre map[string]bool // /run/containerd/s before the daemon started
-	cniCtl       string          // control files of the cnifault plugin
+	t        *testing.T
+	dir      string // persistent state and config
+	runroot  string // short, under /run: conmon's socket paths must fit 108 bytes
+	sock     string
+	cniDir   string
+	ipamDir  string
+	logPath  string
+	cfgPath  string
+	env      []string
+	cmd      *exec.Cmd
+	conn     *grpc.ClientConn
+	rt       runtimeapi.RuntimeServiceClient
+	img      runtimeapi.ImageServiceClient
+	netnsPre map[string]bool
+	cniCtl   string // control files of the cnifault plugin
 
 	network, bridge, subnet, cgroup string
 }
@@ -101,7 +101,7 @@ func withConfig(toml string) option {
 func newDaemon(t *testing.T, opts ...option) *daemon {
 	t.Helper()
 	requireRoot(t)
-	d := &daemon{t: t, dir: t.TempDir(), netnsPre: listNetns(), shimSocksPre: shimSockets()}
+	d := &daemon{t: t, dir: t.TempDir(), netnsPre: listNetns()}
 	n, pid := daemonSeq.Add(1), os.Getpid()
 	d.network = fmt.Sprintf("cradle-itest-%d-%d", pid, n)
 	d.bridge = fmt.Sprintf("cit%05d%02d", pid%100000, n%100)
@@ -309,13 +309,18 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-// shimSockets lists the shims' sockets: tests run one at a time, so new
-// ones are the daemon's.
-func shimSockets() map[string]bool {
-	out := map[string]bool{}
-	entries, _ := os.ReadDir("/run/containerd/s")
-	for _, e := range entries {
-		out[e.Name()] = true
+// shimSockets are where this daemon's shims put their sockets, one per
+// pod: containerd's shims name them by the SHA-256 of <-address>/<namespace>/
+// <group ID>, and each vm handler's -address is under the daemon's runroot.
+func (d *daemon) shimSockets() []string {
+	handlers, _ := os.ReadDir(filepath.Join(d.runroot, "shims"))
+	var out []string
+	for _, h := range handlers {
+		addr := filepath.Join(d.runroot, "shims", h.Name(), "containerd.sock")
+		for id := range d.sandboxIDs() {
+			sum := sha256.Sum256([]byte(filepath.Join(addr, "k8s.io", id)))
+			out = append(out, fmt.Sprintf("/run/containerd/s/%x", sum))
+		}
 	}
 	return out
 }
@@ -359,9 +364,9 @@ func (d *daemon) leaks() []string {
 	if pids, _ := exec.Command("pgrep", "-f", "containerd-shim.*"+d.runroot).Output(); len(strings.TrimSpace(string(pids))) > 0 {
 		out = append(out, "shim processes "+strings.Join(strings.Fields(string(pids)), ","))
 	}
-	for s := range shimSockets() {
-		if !d.shimSocksPre[s] {
-			out = append(out, "shim socket /run/containerd/s/"+s)
+	for _, s := range d.shimSockets() {
+		if _, err := os.Lstat(s); err == nil {
+			out = append(out, "shim socket "+s)
 		}
 	}
 	if entries, err := os.ReadDir(filepath.Join(d.ipamDir, d.network)); err == nil {
@@ -411,10 +416,8 @@ func (d *daemon) assertNoLeaks() {
 	mine := d.sandboxIDs()
 	_ = exec.Command("pkill", "-9", "-f", "conmon.*"+d.runroot).Run()
 	_ = exec.Command("pkill", "-9", "-f", "containerd-shim.*"+d.runroot).Run()
-	for s := range shimSockets() {
-		if !d.shimSocksPre[s] {
-			_ = os.Remove("/run/containerd/s/" + s)
-		}
+	for _, s := range d.shimSockets() {
+		_ = os.Remove(s)
 	}
 	for n := range listNetns() {
 		if !d.netnsPre[n] && mine[strings.TrimPrefix(n, "cradle-")] {

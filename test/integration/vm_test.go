@@ -99,6 +99,17 @@ func TestVMHandlerPod(t *testing.T) {
 			if pids := d.shimPids(); len(pids) != 1 {
 				t.Errorf("shims serving the pod: %v, want one", pids)
 			}
+			// The leak check's idea of the shim's socket must match the
+			// shim's, or it could never see one left behind.
+			live := 0
+			for _, s := range d.shimSockets() {
+				if _, err := os.Lstat(s); err == nil {
+					live++
+				}
+			}
+			if live != 1 {
+				t.Errorf("%d of the expected shim sockets %v exist, want 1", live, d.shimSockets())
+			}
 			nsWeb, nsSide := d.netnsOf(t, web), d.netnsOf(t, side)
 			if nsWeb != nsSide || !strings.HasPrefix(nsWeb, "net:[") {
 				t.Errorf("containers' network namespaces: %q and %q, want the same", nsWeb, nsSide)
