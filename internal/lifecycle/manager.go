@@ -138,6 +138,7 @@ func (m *Manager) newRuntime(name string) runtime.Runtime {
 				BinaryName: h.RuntimePath, Root: cfg.HandlerRoot(name),
 				SystemdCgroup: cfg.Runtime.CgroupDriver == config.CgroupDriverSystemd,
 			}
+			o.Features = runtime.QueryFeatures(context.Background(), h.RuntimePath)
 		}
 		return shim.New(context.Background(), name, h.Path, o)
 	}

@@ -45,7 +45,7 @@ var _ runtime.Runtime = (*Runtime)(nil)
 // New configures a handler and asks its binary what it supports.
 func New(ctx context.Context, name, path, root string, o Options) *Runtime {
 	r := &Runtime{Name: name, Path: path, Root: root, opts: o}
-	r.features = r.queryFeatures(ctx)
+	r.features = runtime.QueryFeatures(ctx, path)
 	return r
 }
 
@@ -277,35 +277,3 @@ func (r *Runtime) ReopenLog(_ context.Context, h runtime.Handle) error {
 // Restore has nothing to do: conmon kept watching and logging the
 // container while the daemon was away.
 func (r *Runtime) Restore(context.Context, runtime.Handle) error { return nil }
-
-// queryFeatures asks the runtime binary; an old runtime without the
-// features command supports neither.
-func (r *Runtime) queryFeatures(ctx context.Context) runtime.Features {
-	out, err := exec.CommandContext(ctx, r.Path, "features").Output()
-	if err != nil {
-		return runtime.Features{}
-	}
-	var f struct {
-		MountOptions []string `json:"mountOptions"`
-		Linux        struct {
-			MountExtensions struct {
-				IDMap struct {
-					Enabled *bool `json:"enabled"`
-				} `json:"idmap"`
-			} `json:"mountExtensions"`
-		} `json:"linux"`
-	}
-	if json.Unmarshal(out, &f) != nil {
-		return runtime.Features{}
-	}
-	var feat runtime.Features
-	for _, o := range f.MountOptions {
-		if o == "rro" {
-			feat.RecursiveReadOnly = true
-		}
-	}
-	if e := f.Linux.MountExtensions.IDMap.Enabled; e != nil && *e {
-		feat.IDMappedMounts = true
-	}
-	return feat
-}

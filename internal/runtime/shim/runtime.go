@@ -48,6 +48,9 @@ type Options struct {
 	OnExit func(runtime.Exit)
 	// Env is added to the shims' environment.
 	Env []string
+	// Features are those of the runtime the shim runs, when the daemon
+	// can ask it (the runc shim's BinaryName); zero otherwise.
+	Features runtime.Features
 }
 
 // RuncOptions are containerd's runc shim options.
@@ -137,8 +140,9 @@ func (r *Runtime) Close() error {
 	return nil
 }
 
-// Features: shims say nothing of the runtime below them.
-func (r *Runtime) Features() runtime.Features { return runtime.Features{} }
+// Features are what Options.Features says of the runtime below the shim:
+// shims themselves say nothing of it.
+func (r *Runtime) Features() runtime.Features { return r.opts.Features }
 
 // Check reports a missing shim binary.
 func (r *Runtime) Check() error {
