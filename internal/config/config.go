@@ -89,13 +89,15 @@ type RuntimeConfig struct {
 
 // Handler is one runtime handler (a RuntimeClass handler name maps to one).
 type Handler struct {
-	Type               string   `toml:"type" comment:"Handler kind: oci (runc-compatible binary under conmon) or vm (a containerd shim v2: Kata, gVisor, containerd-shim-runc-v2)."`
-	Path               string   `toml:"path" comment:"Path of the runtime binary (oci) or of the shim (vm)."`
-	RuntimePath        string   `toml:"runtime_path" comment:"vm handlers of a runc-based shim: the OCI runtime the shim runs (its BinaryName option); empty sends the shim no runc options (Kata, gVisor)."`
-	MonitorEnv         []string `toml:"monitor_env" comment:"Extra KEY=value environment for the handler's monitor (conmon) or shim."`
-	Root               string   `toml:"root" comment:"Runtime state directory; empty means <runroot>/runtime/<handler name>."`
-	InfraContainer     string   `toml:"infra_container" comment:"Overrides runtime.infra_container for this handler: auto, always, or empty to inherit."`
-	AllowedAnnotations []string `toml:"allowed_annotations" comment:"Pod annotations (or prefixes ending in \"*\") passed through to this handler."`
+	Type        string   `toml:"type" comment:"Handler kind: oci (runc-compatible binary under conmon) or vm (a containerd shim v2: Kata, gVisor, containerd-shim-runc-v2)."`
+	Path        string   `toml:"path" comment:"Path of the runtime binary (oci) or of the shim (vm)."`
+	RuntimePath string   `toml:"runtime_path" comment:"vm handlers of a runc-based shim: the OCI runtime the shim runs (its BinaryName option); empty sends the shim no runc options (Kata, gVisor)."`
+	MonitorEnv  []string `toml:"monitor_env" comment:"Extra KEY=value environment for the handler's monitor (conmon) or shim."`
+	// PrivilegedWithoutHostDevices keeps host devices out of privileged containers.
+	PrivilegedWithoutHostDevices bool     `toml:"privileged_without_host_devices" comment:"Privileged containers of this handler get no host devices (as for VM runtimes, whose guests have their own)."`
+	Root                         string   `toml:"root" comment:"Runtime state directory; empty means <runroot>/runtime/<handler name>."`
+	InfraContainer               string   `toml:"infra_container" comment:"Overrides runtime.infra_container for this handler: auto, always, or empty to inherit."`
+	AllowedAnnotations           []string `toml:"allowed_annotations" comment:"Pod annotations (or prefixes ending in \"*\") passed through to this handler."`
 }
 
 // NetworkConfig configures CNI.

@@ -227,7 +227,8 @@ func (m *Manager) containerInput(sr sandbox.Record, rec container.Record, img *i
 	return &ocispec.ContainerInput{
 		ID: rec.ID, Config: rec.Config, Image: img.Config, ImageName: rec.ImageName,
 		Rootfs: rootfs, Sandbox: sb, Defaults: m.defaults, VolumeDir: runtime.Bundle(rec.Bundle).VolumeDir(),
-		PodPrivileged: sr.Config.GetLinux().GetSecurityContext().GetPrivileged(),
+		PodPrivileged:                sr.Config.GetLinux().GetSecurityContext().GetPrivileged(),
+		PrivilegedWithoutHostDevices: m.handlerConfig(sr.Handler).PrivilegedWithoutHostDevices,
 	}, nil
 }
 
@@ -242,9 +243,7 @@ func (m *Manager) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerCo
 		CgroupParent: sr.Config.GetLinux().GetCgroupParent(), Sysctls: sr.Config.GetLinux().GetSysctls(),
 		Annotations: sr.Config.GetAnnotations(), UserNS: sr.UserNS, SELinuxLabel: sr.SELinuxLabel,
 	}
-	if h, ok := m.cfg.Handler(sr.Handler); ok {
-		info.AllowedAnnotations = h.AllowedAnnotations
-	}
+	info.AllowedAnnotations = m.handlerConfig(sr.Handler).AllowedAnnotations
 	if sandbox.HostNetwork(sr.Config) {
 		// The host's UTS namespace: runc refuses to set a hostname there.
 		info.NetNS, info.UTSNS, info.Hostname = "", "", ""

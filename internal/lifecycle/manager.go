@@ -194,6 +194,12 @@ func (m *Manager) Runtime(handler string) (runtime.Runtime, string, error) {
 	return m.runtimeFor(handler)
 }
 
+// handlerConfig is the configuration of a handler ("" for the default).
+func (m *Manager) handlerConfig(handler string) config.Handler {
+	h, _ := m.cfg.Handler(handler)
+	return h
+}
+
 func (m *Manager) runtimeFor(handler string) (runtime.Runtime, string, error) {
 	if handler == "" {
 		handler = m.cfg.Runtime.DefaultHandler

@@ -1,8 +1,8 @@
 package ocispec
 
 import (
-	"strings"
 	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-tools/generate"

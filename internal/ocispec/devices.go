@@ -34,9 +34,10 @@ func defaultDeviceRules() []specs.LinuxDeviceCgroup {
 }
 
 // setDevices adds the config's devices and lets the container use them;
-// a privileged container gets every host device and the use of all.
+// a privileged container gets every host device and the use of all,
+// unless its handler is privileged_without_host_devices.
 func setDevices(g *generate.Generator, in *ContainerInput) error {
-	privileged := in.Config.GetLinux().GetSecurityContext().GetPrivileged()
+	privileged := in.Config.GetLinux().GetSecurityContext().GetPrivileged() && !in.PrivilegedWithoutHostDevices
 	if privileged {
 		devs, err := hostDevices()
 		if err != nil {

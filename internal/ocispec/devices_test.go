@@ -78,6 +78,25 @@ func TestDevices(t *testing.T) {
 				s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8, Minor: 0, FileMode: &m, UID: &z, GID: &z}, null}
 			},
 		},
+		{
+			name: "privileged without host devices: only the config's",
+			host: func(h *testHost) {
+				m := os.FileMode(0o660)
+				var z uint32
+				h.devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8, Minor: 0, FileMode: &m, UID: &z, GID: &z}}
+			},
+			in: func(in *ContainerInput) {
+				in.PodPrivileged, in.PrivilegedWithoutHostDevices = true, true
+				secCtx(in).Privileged = true
+				devices(&runtimeapi.Device{HostPath: "/dev/null", ContainerPath: "/dev/mynull", Permissions: "r"})(in)
+			},
+			want: func(s *specs.Spec) {
+				devs := s.Linux.Resources.Devices
+				privileged(s)
+				s.Linux.Resources.Devices = append(devs, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "r"})
+				s.Linux.Devices = []specs.LinuxDevice{null}
+			},
+		},
 	}
 	if canMknod {
 		cases = append(cases, specCase{

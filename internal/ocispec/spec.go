@@ -96,6 +96,9 @@ type ContainerInput struct {
 	Defaults  Defaults
 	// Privileged is allowed only when the pod is privileged.
 	PodPrivileged bool
+	// PrivilegedWithoutHostDevices is the handler's option: a privileged
+	// container gets no host devices (a VM has devices of its own).
+	PrivilegedWithoutHostDevices bool
 	// VolumeDir is this container's own directory for the image's VOLUMEs:
 	// each gets a subdirectory, created by PrepareHost. "" leaves the
 	// image's VOLUMEs as plain directories of the rootfs.

@@ -369,7 +369,7 @@ func TestAnnotations(t *testing.T) {
 				s.Annotations["a"] = "1"
 				s.Annotations["io.katacontainers.x"] = "y"
 			},
-		},		{
+		}, {
 			name: "pod annotations only as the handler allows",
 			in: func(in *ContainerInput) {
 				in.Sandbox.Annotations = map[string]string{
