@@ -90,7 +90,7 @@ type RuntimeConfig struct {
 // Handler is one runtime handler (a RuntimeClass handler name maps to one).
 type Handler struct {
 	Type        string   `toml:"type" comment:"Handler kind: oci (runc-compatible binary under conmon) or vm (a containerd shim v2: Kata, gVisor, containerd-shim-runc-v2)."`
-	Path        string   `toml:"path" comment:"Path of the runtime binary (oci) or of the shim (vm)."`
+	Path        string   `toml:"path" comment:"Path of the runtime binary (oci) or of the shim (vm); empty inherits the default handler's, if it is of the same type."`
 	RuntimePath string   `toml:"runtime_path" comment:"vm handlers of a runc-based shim: the OCI runtime the shim runs (its BinaryName option); empty sends the shim no runc options (Kata, gVisor)."`
 	MonitorEnv  []string `toml:"monitor_env" comment:"Extra KEY=value environment for the handler's monitor (conmon) or shim."`
 	// PrivilegedWithoutHostDevices keeps host devices out of privileged containers.
@@ -241,12 +241,18 @@ func (c *Config) HandlerNames() []string {
 }
 
 // Handler returns the handler called name; "" selects the default handler,
-// as an empty RuntimeClass handler does in CRI.
+// as an empty RuntimeClass handler does in CRI. A handler without a path
+// inherits the default handler's, when both are of one type.
 func (c *Config) Handler(name string) (Handler, bool) {
 	if name == "" {
 		name = c.Runtime.DefaultHandler
 	}
 	h, ok := c.Runtime.Handlers[name]
+	if ok && h.Path == "" {
+		if d, dok := c.Runtime.Handlers[c.Runtime.DefaultHandler]; dok && d.Type == h.Type {
+			h.Path = d.Path
+		}
+	}
 	return h, ok
 }
 

@@ -93,3 +93,17 @@ func TestNRIDisabledSkipsPaths(t *testing.T) {
 		t.Fatalf("Validate = %v, want an nri.socket_path error", err)
 	}
 }
+
+// A handler without a path runs the default handler's binary when both
+// are of one type.
+func TestHandlerInheritsDefaultPath(t *testing.T) {
+	c := Default()
+	c.Runtime.Handlers["plain"] = Handler{Type: HandlerTypeOCI}
+	c.Runtime.Handlers["shim"] = Handler{Type: HandlerTypeVM}
+	if h, _ := c.Handler("plain"); h.Path != "/usr/sbin/runc" {
+		t.Errorf("oci handler without a path: %q, want the default handler's", h.Path)
+	}
+	if h, _ := c.Handler("shim"); h.Path != "" {
+		t.Errorf("vm handler inherited an oci path %q", h.Path)
+	}
+}

@@ -170,6 +170,7 @@ func TestLoadInvalidValues(t *testing.T) {
 		{"handler type missing", "\n[runtime.handlers.kata]\npath = \"/k\"\n", 2, "runtime.handlers.kata.type", `invalid value ""`},
 		{"handler infra", "[runtime.handlers.runc]\ninfra_container = \"sometimes\"\n", 2, "runtime.handlers.runc.infra_container", `invalid value "sometimes"`},
 		{"handler root", "[runtime.handlers.runc]\nroot = \"state\"\n", 2, "runtime.handlers.runc.root", "must be absolute"},
+		{"vm path not inherited from an oci default", "[runtime.handlers.shim]\ntype = \"vm\"\n", 1, "runtime.handlers.shim.path", "same type"},
 		{"runtime_path on oci", "[runtime.handlers.runc]\nruntime_path = \"/usr/sbin/runc\"\n", 2, "runtime.handlers.runc.runtime_path", "vm handlers only"},
 		{"vm infra auto", "[runtime.handlers.shim]\ntype = \"vm\"\npath = \"/s\"\ninfra_container = \"auto\"\n", 4, "runtime.handlers.shim.infra_container", "first task"},
 		{"monitor_env", "[runtime.handlers.runc]\nmonitor_env = [\"NOEQUALS\"]\n", 2, "runtime.handlers.runc.monitor_env", "not KEY=value"},

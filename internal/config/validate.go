@@ -71,8 +71,8 @@ func (c *Config) check() []keyError {
 			v.bad(rk("handlers", name), "handler name must not be empty")
 		}
 		v.oneOf(hk("type"), h.Type, HandlerTypeOCI, HandlerTypeVM)
-		if h.Path == "" {
-			v.bad(hk("path"), "must name the runtime binary")
+		if eff, _ := c.Handler(name); eff.Path == "" {
+			v.bad(hk("path"), "must name the runtime binary (or inherit the default handler's, of the same type)")
 		}
 		v.absPath(hk("root"), h.Root, false)
 		if h.RuntimePath != "" && h.Type != HandlerTypeVM {
