@@ -37,7 +37,7 @@ func (r *Runtime) Attach(ctx context.Context, o runtime.AttachOpts) error {
 		inc = make(chan error, 1)
 		// Each write is one packet, and conmon drops what a packet holds
 		// beyond its read size (32 KiB in 2.1.6): stay well below it.
-		go func() { inc <- copyChunks(conn, o.Stdin, 8192) }()
+		go func() { inc <- runtime.CopyChunks(conn, o.Stdin, 8192) }()
 	}
 	for {
 		select {

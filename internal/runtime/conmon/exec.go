@@ -32,9 +32,6 @@ const (
 	// drainGrace bounds how long output is read after the exec process
 	// exited, when a background child still holds its stdout open.
 	drainGrace = time.Second
-	// firstSizeWait is how long a tty exec waits for the client's first
-	// terminal size, so the pty is created with it.
-	firstSizeWait = 100 * time.Millisecond
 	// ctlGap spaces writes to conmon's ctl FIFO: conmon 2.1.6 mishandles
 	// several messages arriving in one read.
 	ctlGap = 100 * time.Millisecond
@@ -60,7 +57,7 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 	defer os.RemoveAll(dir)
 	var size *runtime.TermSize
 	if o.Tty {
-		size = firstSize(o.Resize)
+		size = runtime.FirstSize(o.Resize)
 	}
 	if err := writeExecProcess(o.Bundle, dir, o.Args, o.Tty, size); err != nil {
 		return -1, err
@@ -76,23 +73,6 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 	}
 	slog.Debug("exec started", "container", o.ID, "pid", p.pid, "args", o.Args, "tty", o.Tty)
 	return p.wait(ctx, o.Timeout)
-}
-
-// firstSize waits briefly for the client's first terminal size.
-func firstSize(c <-chan runtime.TermSize) *runtime.TermSize {
-	if c == nil {
-		return nil
-	}
-	t := time.NewTimer(firstSizeWait)
-	defer t.Stop()
-	select {
-	case s, ok := <-c:
-		if ok {
-			return &s
-		}
-	case <-t.C:
-	}
-	return nil
 }
 
 // writeExecProcess writes process.json: the container's own process (env,

@@ -66,7 +66,7 @@ func (r *Runtime) startPipes(dir string, o runtime.ExecOpts) (*execProc, error) 
 	p.pid = pid
 	if stdinW != nil {
 		go func() {
-			_ = copyChunks(stdinW, o.Stdin, 32*1024)
+			_ = runtime.CopyChunks(stdinW, o.Stdin, 32*1024)
 			stdinW.Close() // EOF for the process
 		}()
 	}
@@ -128,7 +128,7 @@ func (r *Runtime) startTty(dir string, o runtime.ExecOpts) (*execProc, error) {
 	p.copyOut(o.Stdout, master)
 	if o.Stdin != nil {
 		go func() {
-			if copyChunks(master, o.Stdin, 32*1024) == nil {
+			if runtime.CopyChunks(master, o.Stdin, 32*1024) == nil {
 				// For a terminal, the end of input is the client hanging up:
 				// closing the master hangs up the session, as a terminal would.
 				master.Close()
@@ -193,26 +193,6 @@ func setWinsize(f *os.File, s runtime.TermSize) {
 	_ = rc.Control(func(fd uintptr) {
 		_ = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: s.Height, Col: s.Width})
 	})
-}
-
-// copyChunks copies in pieces of at most size bytes and returns the read
-// error (nil at EOF) or the write error.
-func copyChunks(dst io.Writer, src io.Reader, size int) error {
-	buf := make([]byte, size)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return werr
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // execProc is one started exec process and its output copiers.

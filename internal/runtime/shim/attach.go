@@ -44,7 +44,7 @@ func (r *Runtime) Attach(ctx context.Context, o runtime.AttachOpts) error {
 	var inc chan error
 	if o.Stdin != nil {
 		inc = make(chan error, 1)
-		go func() { inc <- copyChunks(stdinWriter{c.io}, o.Stdin, 32*1024) }()
+		go func() { inc <- runtime.CopyChunks(stdinWriter{c.io}, o.Stdin, 32*1024) }()
 	}
 	for {
 		select {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	eventtypes "github.com/containerd/containerd/api/events" // also registers the event types for typeurl
@@ -135,7 +136,7 @@ func (r *Runtime) recordExit(c *container, e runtime.Exit, notify bool, via stri
 		return first
 	}
 	e.ID = c.id
-	e.OOMKilled = e.OOMKilled || c.oom || c.bundle.OOMKilled()
+	e.OOMKilled = e.OOMKilled || c.oom || c.bundle.OOMKilled() || cgroupOOMKilled(c.bundle)
 	if e.Finished.IsZero() {
 		e.Finished = time.Now()
 	}
@@ -203,4 +204,29 @@ func (r *Runtime) notify(e runtime.Exit) {
 	if r.opts.OnExit != nil {
 		r.opts.OnExit(e)
 	}
+}
+
+// cgroupOOMKilled reads the container's memory cgroup, which outlives its
+// processes until the task is deleted: the kernel's oom_kill count says
+// what a late or lost /tasks/oom event would have. Only cgroupfs paths.
+func cgroupOOMKilled(b runtime.Bundle) bool {
+	p, err := b.CgroupsPath()
+	if err != nil || !filepath.IsAbs(p) {
+		return false
+	}
+	for _, f := range []string{
+		filepath.Join("/sys/fs/cgroup/memory", p, "memory.oom_control"), // v1
+		filepath.Join("/sys/fs/cgroup", p, "memory.events"),             // v2
+	} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if n, ok := strings.CutPrefix(line, "oom_kill "); ok && strings.TrimSpace(n) != "0" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -41,7 +41,7 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 	}
 	var size *runtime.TermSize
 	if o.Tty {
-		size = firstSize(o.Resize)
+		size = runtime.FirstSize(o.Resize)
 	}
 	p, err := execProcess(b, o.Args, o.Tty, size)
 	if err != nil {
@@ -91,7 +91,7 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 	defer close(done)
 	if s.stdin != nil {
 		go func() {
-			_ = copyChunks(s.stdin, o.Stdin, 32*1024)
+			_ = runtime.CopyChunks(s.stdin, o.Stdin, 32*1024)
 			s.stdin.Close()
 			// The shim holds the FIFO too: only CloseIO ends the input.
 			if err := api.CloseIO(bg, o.ID, execID); err != nil && !isNotFound(err) {
@@ -147,27 +147,6 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 	return code, fmt.Errorf("exec process %d in %s killed: %w", pid, o.ID, cause)
 }
 
-// firstSizeWait is how long a tty exec waits for the client's first
-// terminal size, so the pty is created with it rather than resized after
-// the process may have asked.
-const firstSizeWait = 100 * time.Millisecond
-
-func firstSize(c <-chan runtime.TermSize) *runtime.TermSize {
-	if c == nil {
-		return nil
-	}
-	t := time.NewTimer(firstSizeWait)
-	defer t.Stop()
-	select {
-	case s, ok := <-c:
-		if ok && s.Width > 0 && s.Height > 0 {
-			return &s
-		}
-	case <-t.C:
-	}
-	return nil
-}
-
 // execProcess is the container's process with the exec's arguments.
 func execProcess(b runtime.Bundle, args []string, tty bool, size *runtime.TermSize) (any, error) {
 	spec, err := b.ReadSpec()
@@ -219,26 +198,6 @@ func resizeLoop(ctx context.Context, api taskAPI, id, execID string, sizes <-cha
 			}
 		case <-done:
 			return
-		}
-	}
-}
-
-// copyChunks copies in pieces of at most size bytes and returns the read
-// error (nil at EOF) or the write error.
-func copyChunks(dst io.Writer, src io.Reader, size int) error {
-	buf := make([]byte, size)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return werr
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
 		}
 	}
 }
