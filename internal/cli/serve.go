@@ -40,6 +40,7 @@ func serveCmd() *cobra.Command {
 			}
 			setupLogging(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 			go reloadOnSIGHUP(&o)
+			go dumpOnSIGUSR1(filepath.Join(cfg.RunRoot, "dumps"))
 			return serve(cfg)
 		},
 	}

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -80,5 +83,35 @@ allowed_annotations = ["cradle.test/*"]
 		if spec.Annotations["cradle.test/vcpus"] != "2" || spec.Annotations["other.example/x"] != "" {
 			t.Errorf("spec of %s: annotations %v", b.Name(), spec.Annotations)
 		}
+	}
+}
+
+// SIGUSR1 dumps every goroutine's stack to a file under the runroot, logs
+// its path, and the daemon keeps serving.
+func TestSIGUSR1DumpsGoroutines(t *testing.T) {
+	d := newDaemon(t)
+	st, _ := os.Stat(d.logPath)
+	if err := d.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`msg="goroutine stacks dumped" path=(\S+)`)
+	var path string
+	eventually(t, 10*time.Second, func() string {
+		b, _ := os.ReadFile(d.logPath)
+		if m := re.FindSubmatch(b[st.Size():]); m != nil {
+			path = string(m[1])
+			return ""
+		}
+		return "no dump logged yet"
+	})
+	dump, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(path, filepath.Join(d.runroot, "dumps")+"/") || !bytes.Contains(dump, []byte("goroutine ")) || !bytes.Contains(dump, []byte("dumpOnSIGUSR1")) {
+		t.Errorf("dump %s: %d bytes, want the daemon's goroutine stacks", path, len(dump))
+	}
+	if _, err := d.rt.Version(ctx(t), &runtimeapi.VersionRequest{}); err != nil {
+		t.Errorf("the daemon stopped serving after SIGUSR1: %v", err)
 	}
 }

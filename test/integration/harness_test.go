@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -83,6 +84,21 @@ type option func(*daemon)
 
 // withEnv adds environment variables (for example failpoints) to the daemon.
 func withEnv(kv ...string) option { return func(d *daemon) { d.env = append(d.env, kv...) } }
+
+// withDefaultHandler makes the daemon's default handler another one,
+// defined with withConfig.
+func withDefaultHandler(name string) option {
+	return func(d *daemon) {
+		b, err := os.ReadFile(d.cfgPath)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		b = bytes.Replace(b, []byte(`default_handler = "runc"`), []byte(fmt.Sprintf("default_handler = %q", name)), 1)
+		if err := os.WriteFile(d.cfgPath, b, 0o644); err != nil {
+			d.t.Fatal(err)
+		}
+	}
+}
 
 // withConfig appends raw TOML to the daemon's config file.
 func withConfig(toml string) option {

@@ -255,3 +255,25 @@ func TestVMHandlerStreamingAndOOM(t *testing.T) {
 		}
 	})
 }
+
+// TestKubeletVMHandler runs the kubelet's web pod (an init container, exec
+// and HTTP probes, limits, a client over the shared netns) with the vm
+// handler as the default: every call the kubelet makes goes to the shim.
+func TestKubeletVMHandler(t *testing.T) {
+	d := newDaemon(t, withConfig(`[runtime.handlers.vm]
+type = "vm"
+path = "/usr/bin/containerd-shim-runc-v2"
+runtime_path = "/usr/sbin/runc"
+`), withDefaultHandler("vm"))
+	k := newKubelet(t, d, "")
+	k.manifest("web", webPod)
+	web := k.waitPod("web", 3*time.Minute, "web Running and Ready", allRunningReady)
+	t.Logf("kubelet with the vm handler: %v", web)
+	if init := web.container("init"); init.State.Terminated == nil || init.State.Terminated.ExitCode != 0 {
+		t.Errorf("init container: %v, want terminated with 0", init)
+	}
+	logOf(t, filepath.Join(k.logDir(web, "client"), "0.log"), "hello from init")
+	if pids := d.shimPids(); len(pids) != 1 {
+		t.Errorf("shims for the kubelet's pod: %v, want one", pids)
+	}
+}
