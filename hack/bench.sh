@@ -203,7 +203,7 @@ wait_socket() { # name pid sock log
 }
 
 start_daemons() {
-	"$CRADLE_BIN" serve --config "$CR_DIR/cradle.toml" >>"$CR_DIR/cradle.log" 2>&1 </dev/null &
+	"$CRADLE_BIN" serve --config "$CR_DIR/cradle.toml" --config-dir "$CR_DIR/cradle.d" >>"$CR_DIR/cradle.log" 2>&1 </dev/null &
 	CR_PID=$!
 	containerd --config "$CTR_DIR/config.toml" >>"$CTR_DIR/containerd.log" 2>&1 </dev/null &
 	CTR_PID=$!

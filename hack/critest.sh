@@ -141,7 +141,7 @@ ours() {
 }
 
 start_daemon() {
-	"$CRADLE_BIN" serve --config "$STATE/cradle.toml" >>"$DAEMON_LOG" 2>&1 </dev/null &
+	"$CRADLE_BIN" serve --config "$STATE/cradle.toml" --config-dir "$STATE/cradle.d" >>"$DAEMON_LOG" 2>&1 </dev/null &
 	DAEMON_PID=$!
 	for _ in $(seq 600); do
 		[[ -S $SOCK ]] && "$TOOLS/crictl" --runtime-endpoint "unix://$SOCK" version >/dev/null 2>&1 && return 0

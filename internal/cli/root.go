@@ -14,12 +14,13 @@ import (
 
 // flags that override the config files.
 type overrides struct {
-	configPath, listen, root, runroot, logLevel, logFormat string
+	configPath, configDir, listen, root, runroot, logLevel, logFormat string
 }
 
 func (o *overrides) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.configPath, "config", "", "config file (default "+config.DefaultPath+"; drop-ins from "+config.DefaultDropinDir+")")
+	f.StringVar(&o.configPath, "config", "", "config file (default "+config.DefaultPath+")")
+	f.StringVar(&o.configDir, "config-dir", "", "drop-in directory, *.toml applied in lexical order (default "+config.DefaultDropinDir+")")
 	f.StringVar(&o.listen, "listen", "", "CRI socket, unix:///PATH")
 	f.StringVar(&o.root, "root", "", "persistent state directory")
 	f.StringVar(&o.runroot, "runroot", "", "volatile state directory")
@@ -34,6 +35,9 @@ func (o *overrides) load() (*config.Config, error) {
 	if o.configPath != "" {
 		path = o.configPath
 		opts = append(opts, config.RequireFile())
+	}
+	if o.configDir != "" {
+		dropins = o.configDir
 	}
 	cfg, err := config.Load(path, dropins, opts...)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -113,5 +114,28 @@ func TestSIGUSR1DumpsGoroutines(t *testing.T) {
 	}
 	if _, err := d.rt.Version(ctx(t), &runtimeapi.VersionRequest{}); err != nil {
 		t.Errorf("the daemon stopped serving after SIGUSR1: %v", err)
+	}
+}
+
+// --config-dir names the drop-in directory: its files apply over --config,
+// and the host's /etc/cradle/cradle.d does not.
+func TestConfigDirFlag(t *testing.T) {
+	dir := t.TempDir()
+	cfg, dropins := filepath.Join(dir, "cradle.toml"), filepath.Join(dir, "d")
+	if err := os.MkdirAll(dropins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte("log_level = \"debug\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dropins, "50-warn.toml"), []byte("log_level = \"warn\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(cradleBin(t), "config", "--config", cfg, "--config-dir", dropins).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cradle config: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "\nlog_level = \"warn\"\n") {
+		t.Errorf("the drop-in in --config-dir did not apply:\n%s", out)
 	}
 }

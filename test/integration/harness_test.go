@@ -220,7 +220,9 @@ func (d *daemon) start() {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(cradleBin(t), "serve", "--config", d.cfgPath)
+	// A drop-in directory of its own: the host's /etc/cradle/cradle.d is
+	// not the test's.
+	cmd := exec.Command(cradleBin(t), "serve", "--config", d.cfgPath, "--config-dir", filepath.Join(d.dir, "cradle.d"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), d.env...)
 	// Its own process group: a kill -9 must not take the test with it.
