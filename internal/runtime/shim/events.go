@@ -136,7 +136,14 @@ func (r *Runtime) recordExit(c *container, e runtime.Exit, notify bool, via stri
 		return first
 	}
 	e.ID = c.id
-	e.OOMKilled = e.OOMKilled || c.oom || c.bundle.OOMKilled() || cgroupOOMKilled(c.bundle)
+	e.OOMKilled = e.OOMKilled || c.oom || c.bundle.OOMKilled()
+	if !e.OOMKilled && cgroupOOMKilled(c.bundle) {
+		// The event is late or lost: record the kill as it would have.
+		e.OOMKilled, c.oom = true, true
+		if err := os.WriteFile(c.bundle.File("oom"), nil, 0o600); err != nil {
+			slog.Warn("record OOM kill", "container", c.id, "error", err)
+		}
+	}
 	if e.Finished.IsZero() {
 		e.Finished = time.Now()
 	}

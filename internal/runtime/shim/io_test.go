@@ -155,7 +155,7 @@ func TestLogSizeMax(t *testing.T) {
 func TestAttach(t *testing.T) {
 	forEachShim(t, func(t *testing.T, shim string) {
 		e := newEnv(t, shim)
-		h, _ := e.run("at", ctrSpec{args: []string{"sh", "-c", "echo ready; cat; echo done >&2"}},
+		h, _ := e.run("at", ctrSpec{args: []string{"sh", "-c", "echo ready; read w; echo got-$w; cat; echo done >&2"}},
 			runtime.CreateOpts{Stdin: true, StdinOnce: true})
 		if !eventually(5*time.Second, func() bool { return len(logLines(t, h.LogPath)) >= 1 }) {
 			t.Fatal("container did not start")
@@ -167,6 +167,13 @@ func TestAttach(t *testing.T) {
 		go func() {
 			watchDone <- e.rt.Attach(ctx(t), runtime.AttachOpts{ID: "at", Bundle: h.Bundle, Stdin: pr, Stdout: &watched, Stderr: &watched})
 		}()
+		// The watcher is attached once it sees the answer to its own input.
+		if _, err := pw.Write([]byte("w\n")); err != nil {
+			t.Fatal(err)
+		}
+		if !eventually(5*time.Second, func() bool { return strings.Contains(watched.String(), "got-w") }) {
+			t.Fatalf("the watching attach saw %q, not the answer to its input", watched.String())
+		}
 		var out, errs syncBuffer
 		err := e.rt.Attach(ctx(t), runtime.AttachOpts{ID: "at", Bundle: h.Bundle, StdinOnce: true,
 			Stdin: strings.NewReader("ping\n"), Stdout: &out, Stderr: &errs})
