@@ -93,6 +93,7 @@ type Handler struct {
 	Path        string   `toml:"path" comment:"Path of the runtime binary (oci) or of the shim (vm); empty inherits the default handler's, if it is of the same type."`
 	RuntimePath string   `toml:"runtime_path" comment:"vm handlers of a runc-based shim: the OCI runtime the shim runs (its BinaryName option); empty sends the shim no runc options (Kata, gVisor)."`
 	MonitorEnv  []string `toml:"monitor_env" comment:"Extra KEY=value environment for the handler's monitor (conmon) or shim."`
+	RuntimeArgs []string `toml:"runtime_args" comment:"oci handlers: extra global arguments for the runtime, before its subcommand (such as --debug)."`
 	// PrivilegedWithoutHostDevices keeps host devices out of privileged containers.
 	PrivilegedWithoutHostDevices bool     `toml:"privileged_without_host_devices" comment:"Privileged containers of this handler get no host devices (as for VM runtimes, whose guests have their own)."`
 	Root                         string   `toml:"root" comment:"Runtime state directory; empty means <runroot>/runtime/<handler name>."`
@@ -170,6 +171,7 @@ func Default() *Config {
 					Path:               "/usr/sbin/runc",
 					AllowedAnnotations: []string{},
 					MonitorEnv:         []string{},
+					RuntimeArgs:        []string{},
 				},
 			},
 		},
@@ -220,6 +222,7 @@ func cloneHandlers(m map[string]Handler) map[string]Handler {
 	for name, h := range out {
 		h.AllowedAnnotations = slices.Clone(h.AllowedAnnotations)
 		h.MonitorEnv = slices.Clone(h.MonitorEnv)
+		h.RuntimeArgs = slices.Clone(h.RuntimeArgs)
 		out[name] = h
 	}
 	return out

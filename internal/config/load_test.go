@@ -173,6 +173,8 @@ func TestLoadInvalidValues(t *testing.T) {
 		{"vm path not inherited from an oci default", "[runtime.handlers.shim]\ntype = \"vm\"\n", 1, "runtime.handlers.shim.path", "same type"},
 		{"runtime_path on oci", "[runtime.handlers.runc]\nruntime_path = \"/usr/sbin/runc\"\n", 2, "runtime.handlers.runc.runtime_path", "vm handlers only"},
 		{"vm infra auto", "[runtime.handlers.shim]\ntype = \"vm\"\npath = \"/s\"\ninfra_container = \"auto\"\n", 4, "runtime.handlers.shim.infra_container", "first task"},
+		{"runtime_args on vm", "[runtime.handlers.shim]\ntype = \"vm\"\npath = \"/s\"\nruntime_args = [\"--debug\"]\n", 4, "runtime.handlers.shim.runtime_args", "oci handlers only"},
+		{"runtime_args not a flag", "[runtime.handlers.runc]\nruntime_args = [\"debug\"]\n", 2, "runtime.handlers.runc.runtime_args", "not a flag"},
 		{"monitor_env", "[runtime.handlers.runc]\nmonitor_env = [\"NOEQUALS\"]\n", 2, "runtime.handlers.runc.monitor_env", "not KEY=value"},
 		{"ulimit", "[runtime]\ndefault_ulimits = [\"nofile=2048:1024\"]\n", 2, "runtime.default_ulimits", "soft limit exceeds hard"},
 		{"sysctl", "[runtime]\ndefault_sysctls = [\"novalue\"]\n", 2, "runtime.default_sysctls", "want name=value"},

@@ -75,6 +75,14 @@ func (c *Config) check() []keyError {
 			v.bad(hk("path"), "must name the runtime binary (or inherit the default handler's, of the same type)")
 		}
 		v.absPath(hk("root"), h.Root, false)
+		if len(h.RuntimeArgs) > 0 && h.Type != HandlerTypeOCI {
+			v.bad(hk("runtime_args"), "applies to oci handlers only: a shim runs its runtime itself")
+		}
+		for _, a := range h.RuntimeArgs {
+			if !strings.HasPrefix(a, "-") {
+				v.bad(hk("runtime_args"), "%q is not a flag: global arguments come before the subcommand", a)
+			}
+		}
 		if h.RuntimePath != "" && h.Type != HandlerTypeVM {
 			v.bad(hk("runtime_path"), "applies to vm handlers only; an oci handler's runtime is its path")
 		}

@@ -18,13 +18,13 @@ func TestWriteTOMLRoundTrip(t *testing.T) {
 	custom.Runtime.Handlers["kata"] = Handler{
 		Type: HandlerTypeVM, Path: "/usr/bin/containerd-shim-kata-v2", Root: "/run/kata",
 		InfraContainer: InfraAlways, AllowedAnnotations: []string{"io.katacontainers.*"},
-		MonitorEnv: []string{"KATA_DEBUG=1"},
+		MonitorEnv: []string{"KATA_DEBUG=1"}, RuntimeArgs: []string{},
 	}
 	custom.Runtime.Handlers["runc-shim"] = Handler{
 		Type: HandlerTypeVM, Path: "/usr/bin/containerd-shim-runc-v2", RuntimePath: "/usr/sbin/runc",
-		AllowedAnnotations: []string{}, MonitorEnv: []string{},
+		AllowedAnnotations: []string{}, MonitorEnv: []string{}, RuntimeArgs: []string{},
 	}
-	custom.Runtime.Handlers["odd.name"] = Handler{Type: HandlerTypeOCI, Path: "/bin/crun", AllowedAnnotations: []string{}, MonitorEnv: []string{}}
+	custom.Runtime.Handlers["odd.name"] = Handler{Type: HandlerTypeOCI, Path: "/bin/crun", AllowedAnnotations: []string{}, MonitorEnv: []string{}, RuntimeArgs: []string{"--debug"}}
 	custom.Network.NetworkName = "podnet"
 	custom.Image.StorageDriver = ""
 	custom.Image.PullProgressTimeout = Duration(90 * time.Second)

@@ -143,7 +143,7 @@ func (m *Manager) newRuntime(name string) runtime.Runtime {
 		return shim.New(context.Background(), name, h.Path, o)
 	}
 	rt := conmon.New(context.Background(), name, h.Path, cfg.HandlerRoot(name), m.monitor)
-	rt.Env = h.MonitorEnv
+	rt.Env, rt.Args = h.MonitorEnv, h.RuntimeArgs
 	return rt
 }
 

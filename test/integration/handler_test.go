@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,5 +138,48 @@ func TestConfigDirFlag(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "\nlog_level = \"warn\"\n") {
 		t.Errorf("the drop-in in --config-dir did not apply:\n%s", out)
+	}
+}
+
+// A handler's runtime_args reach every runtime call: create (through
+// conmon) and exec (run directly).
+func TestHandlerRuntimeArgs(t *testing.T) {
+	dir := t.TempDir()
+	record, wrapper := filepath.Join(dir, "args"), filepath.Join(dir, "runc-args")
+	script := "#!/bin/sh\necho \"$*\" >> " + record + "\nexec /usr/sbin/runc \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := newDaemon(t, withConfig(fmt.Sprintf(`[runtime.handlers.argsrunc]
+type = "oci"
+path = %q
+runtime_args = ["--debug"]
+`, wrapper)))
+	d.pull(t, busybox)
+	cfg := d.podConfig(t, "rtargs")
+	resp, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "argsrunc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := resp.GetPodSandboxId()
+	t.Cleanup(func() { d.removePod(t, pod) })
+	ctr := d.startContainer(t, pod, cfg, containerConfig("c", "sleep", "1000"))
+	if r, err := d.execSync(t, ctr, 10, "true"); err != nil || r.GetExitCode() != 0 {
+		t.Fatalf("exec: %v %v", err, r)
+	}
+	b, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{" create ", " exec "} {
+		found := false
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, sub) && strings.Contains(line, "--debug") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no runtime call with%s and --debug in:\n%s", sub, b)
+		}
 	}
 }

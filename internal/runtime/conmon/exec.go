@@ -118,8 +118,8 @@ func hasEnv(env []string, key string) bool {
 // runExec runs `runtime exec --detach`, which returns once the process
 // runs. Its errors go to a JSON log, as its stderr may be the process's.
 func (r *Runtime) runExec(dir, id string, stdin, stdout, stderr *os.File, extra ...string) error {
-	args := []string{"--root", r.Root, "--log", filepath.Join(dir, "runtime.log"), "--log-format", "json",
-		"exec", "--detach", "--pid-file", filepath.Join(dir, "pid"), "--process", filepath.Join(dir, "process.json")}
+	args := append(r.globalArgs(), "--log", filepath.Join(dir, "runtime.log"), "--log-format", "json",
+		"exec", "--detach", "--pid-file", filepath.Join(dir, "pid"), "--process", filepath.Join(dir, "process.json"))
 	args = append(append(args, extra...), id)
 	cmd := exec.Command(r.Path, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr

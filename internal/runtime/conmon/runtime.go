@@ -36,6 +36,7 @@ type Runtime struct {
 	Path     string   // runc or crun binary
 	Root     string   // the runtime's state root
 	Env      []string // added to conmon's environment (the handler's monitor_env)
+	Args     []string // extra global runtime arguments (the handler's runtime_args)
 	opts     Options
 	features runtime.Features
 }
@@ -64,7 +65,7 @@ func (r *Runtime) Check() error {
 
 // globalArgs come before the runtime's subcommand.
 func (r *Runtime) globalArgs() []string {
-	args := []string{"--root", r.Root}
+	args := append([]string{"--root", r.Root}, r.Args...)
 	if r.opts.SystemdCgroup {
 		args = append(args, "--systemd-cgroup")
 	}
@@ -101,6 +102,9 @@ func (r *Runtime) Create(ctx context.Context, o runtime.CreateOpts) (*runtime.Cr
 		"--persist-dir", o.Bundle.Dir(), "--exit-dir", r.opts.ExitDir, "--socket-dir-path", r.opts.SocketDir,
 		"-l", "k8s-file:" + o.LogPath, "--log-level", "info", "--syslog",
 		"--runtime-arg", "--root=" + r.Root,
+	}
+	for _, a := range r.Args {
+		args = append(args, "--runtime-arg", a)
 	}
 	if r.opts.SystemdCgroup {
 		args = append(args, "-s")
