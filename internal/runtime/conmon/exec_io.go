@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/runtime"
@@ -37,7 +36,7 @@ func (r *Runtime) startPipes(dir string, o runtime.ExecOpts) (*execProc, error) 
 	for i, w := range []io.Writer{o.Stdout, o.Stderr} {
 		pr, pw, err := os.Pipe()
 		if err != nil {
-			p.closeAll()
+			p.out.Close()
 			if stdinW != nil {
 				stdinW.Close()
 			}
@@ -45,7 +44,7 @@ func (r *Runtime) startPipes(dir string, o runtime.ExecOpts) (*execProc, error) 
 		}
 		files = append(files, pw)
 		outs[i] = pw
-		p.copyOut(w, pr)
+		p.out.Copy(w, pr)
 	}
 	err := r.runExec(dir, o.ID, stdinR, outs[0], outs[1])
 	for _, f := range files {
@@ -60,7 +59,7 @@ func (r *Runtime) startPipes(dir string, o runtime.ExecOpts) (*execProc, error) 
 		if stdinW != nil {
 			stdinW.Close()
 		}
-		p.drain()
+		p.out.Drain(drainGrace)
 		return nil, err
 	}
 	p.pid = pid
@@ -125,7 +124,7 @@ func (r *Runtime) startTty(dir string, o runtime.ExecOpts) (*execProc, error) {
 	master := res.f
 	p := newExecProc()
 	p.pid = pid
-	p.copyOut(o.Stdout, master)
+	p.out.Copy(o.Stdout, master)
 	if o.Stdin != nil {
 		go func() {
 			if runtime.CopyChunks(master, o.Stdin, 32*1024) == nil {
@@ -197,64 +196,13 @@ func setWinsize(f *os.File, s runtime.TermSize) {
 
 // execProc is one started exec process and its output copiers.
 type execProc struct {
-	pid     int
-	out     sync.WaitGroup
-	mu      sync.Mutex
-	readers []*os.File    // output sources, closed to stop the copiers
-	gone    chan struct{} // an output writer failed
-	goneMu  sync.Once
-	done    chan struct{} // wait returned
+	pid  int
+	out  *runtime.Output
+	done chan struct{} // wait returned
 }
 
 func newExecProc() *execProc {
-	return &execProc{gone: make(chan struct{}), done: make(chan struct{})}
-}
-
-// copyOut copies src to w until EOF. When w fails, the rest is discarded
-// (so the process never blocks on a full pipe) and the exec is ended.
-func (p *execProc) copyOut(w io.Writer, src *os.File) {
-	p.mu.Lock()
-	p.readers = append(p.readers, src)
-	p.mu.Unlock()
-	p.out.Add(1)
-	go func() {
-		defer p.out.Done()
-		buf := make([]byte, 32*1024)
-		for {
-			n, err := src.Read(buf)
-			if n > 0 && w != nil {
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					w = nil
-					p.goneMu.Do(func() { close(p.gone) })
-				}
-			}
-			if err != nil { // EOF, or EIO on a pty once the process is gone
-				return
-			}
-		}
-	}()
-}
-
-func (p *execProc) closeAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, f := range p.readers {
-		f.Close()
-	}
-}
-
-// drain waits for the output copiers, at most drainGrace: a background
-// child may keep the output open after the process exited.
-func (p *execProc) drain() {
-	done := make(chan struct{})
-	go func() { p.out.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(drainGrace):
-		p.closeAll()
-		<-done
-	}
-	p.closeAll()
+	return &execProc{out: runtime.NewOutput(), done: make(chan struct{})}
 }
 
 // wait waits for the process to exit, killing its tree on timeout, on
@@ -276,7 +224,7 @@ func (p *execProc) wait(ctx context.Context, timeout time.Duration) (int, error)
 		cause = runtime.ErrExecTimeout
 	case <-ctx.Done():
 		cause = ctx.Err()
-	case <-p.gone:
+	case <-p.out.Gone():
 		cause = errClientGone
 	}
 	if cause != nil {
@@ -286,7 +234,7 @@ func (p *execProc) wait(ctx context.Context, timeout time.Duration) (int, error)
 	}
 	runtime.AdoptLeftovers(p.pid) // before the reap, while the session ID is safe
 	code := runtime.Reap(p.pid)
-	p.drain()
+	p.out.Drain(drainGrace)
 	if cause != nil {
 		return code, fmt.Errorf("exec process %d killed: %w", p.pid, cause)
 	}

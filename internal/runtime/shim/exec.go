@@ -6,11 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -76,10 +74,10 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 			slog.Warn("delete exec process", "container", o.ID, "exec", execID, "error", err)
 		}
 	}()
-	out := newExecOutput()
-	out.copy(o.Stdout, s.stdout)
+	out := runtime.NewOutput()
+	out.Copy(o.Stdout, s.stdout)
 	if s.stderr != nil {
-		out.copy(o.Stderr, s.stderr)
+		out.Copy(o.Stderr, s.stderr)
 	}
 	pid, err := api.Start(bg, o.ID, execID)
 	if err != nil {
@@ -122,16 +120,16 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 	var cause error
 	select {
 	case es := <-exited:
-		out.drain()
+		out.Drain(drainGrace)
 		return int(es.Code), nil
 	case err := <-waitErr:
-		out.stop()
+		out.Stop()
 		return -1, rpcErr(err, "wait for exec in", o.ID)
 	case <-timer:
 		cause = runtime.ErrExecTimeout
 	case <-ctx.Done():
 		cause = ctx.Err()
-	case <-out.gone:
+	case <-out.Gone():
 		cause = errClientGone
 	}
 	if err := api.Kill(bg, o.ID, execID, uint32(syscall.SIGKILL), false); err != nil && !isNotFound(err) {
@@ -143,7 +141,7 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 		code = int(es.Code)
 	case <-waitErr:
 	}
-	out.drain()
+	out.Drain(drainGrace)
 	return code, fmt.Errorf("exec process %d in %s killed: %w", pid, o.ID, cause)
 }
 
@@ -200,61 +198,4 @@ func resizeLoop(ctx context.Context, api taskAPI, id, execID string, sizes <-cha
 			return
 		}
 	}
-}
-
-// execOutput copies an exec's output FIFOs to the client.
-type execOutput struct {
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	readers []io.Closer
-	gone    chan struct{} // a writer failed
-	goneMu  sync.Once
-}
-
-func newExecOutput() *execOutput { return &execOutput{gone: make(chan struct{})} }
-
-// copy copies src to w until EOF. When w fails, the rest is discarded, so
-// the process never blocks on a full FIFO, and the exec is ended.
-func (e *execOutput) copy(w io.Writer, src io.ReadCloser) {
-	e.mu.Lock()
-	e.readers = append(e.readers, src)
-	e.mu.Unlock()
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		buf := make([]byte, 32*1024)
-		for {
-			n, err := src.Read(buf)
-			if n > 0 && w != nil {
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					w = nil
-					e.goneMu.Do(func() { close(e.gone) })
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-}
-
-func (e *execOutput) stop() {
-	e.mu.Lock()
-	for _, r := range e.readers {
-		r.Close()
-	}
-	e.mu.Unlock()
-	e.wg.Wait()
-}
-
-// drain waits for the output to end, at most drainGrace: a background
-// child may keep it open after the process exited.
-func (e *execOutput) drain() {
-	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(drainGrace):
-	}
-	e.stop()
 }

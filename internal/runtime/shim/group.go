@@ -105,9 +105,9 @@ func (r *Runtime) connect(ctx context.Context, g *group, bs bootstrap, id string
 	return nil
 }
 
-// join adds container id to its pod's group, starting the pod's shim from
-// the container's bundle when there is none to talk to.
-func (r *Runtime) join(ctx context.Context, gid string, b runtime.Bundle, id string) (*group, error) {
+// lockGroup returns the pod's group, made if there is none, with its lock
+// held; a group shut down meanwhile is left for a new one.
+func (r *Runtime) lockGroup(gid string) *group {
 	for {
 		r.mu.Lock()
 		g := r.groups[gid]
@@ -116,36 +116,41 @@ func (r *Runtime) join(ctx context.Context, gid string, b runtime.Bundle, id str
 			r.groups[gid] = g
 		}
 		r.mu.Unlock()
-
 		g.mu.Lock()
-		if g.gone {
-			g.mu.Unlock()
-			continue // shut down meanwhile: start over
+		if !g.gone {
+			return g
 		}
-		if g.task == nil || g.closed {
-			bs, err := r.startShim(ctx, b, id)
-			if err == nil {
-				old := g.shim
-				if err = r.connect(ctx, g, bs, id); err == nil && g.shim != old {
-					// The start process exited: a new shim is our child.
-					go runtime.ReapChild(g.shim.Pid)
-				}
-			}
-			if err != nil {
-				if g.task == nil {
-					r.killUnreachableShim(b)
-				}
-				r.dropIfEmpty(g)
-				g.mu.Unlock()
-				return nil, err
-			}
-			slog.Debug("shim ready", "runtime", r.name, "shim", gid, "address", g.bs.Address,
-				"api", g.bs.Version, "pid", g.shim.Pid)
-		}
-		g.tasks[id] = true
 		g.mu.Unlock()
-		return g, nil
 	}
+}
+
+// join adds container id to its pod's group, starting the pod's shim from
+// the container's bundle when there is none to talk to.
+func (r *Runtime) join(ctx context.Context, gid string, b runtime.Bundle, id string) (*group, error) {
+	g := r.lockGroup(gid)
+	if g.task == nil || g.closed {
+		bs, err := r.startShim(ctx, b, id)
+		if err == nil {
+			old := g.shim
+			if err = r.connect(ctx, g, bs, id); err == nil && g.shim != old {
+				// The start process exited: a new shim is our child.
+				go runtime.ReapChild(g.shim.Pid)
+			}
+		}
+		if err != nil {
+			if g.task == nil {
+				r.killUnreachableShim(b)
+			}
+			r.dropIfEmpty(g)
+			g.mu.Unlock()
+			return nil, err
+		}
+		slog.Debug("shim ready", "runtime", r.name, "shim", gid, "address", g.bs.Address,
+			"api", g.bs.Version, "pid", g.shim.Pid)
+	}
+	g.tasks[id] = true
+	g.mu.Unlock()
+	return g, nil
 }
 
 // redial reconnects to a running shim whose connection dropped.

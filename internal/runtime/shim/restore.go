@@ -73,32 +73,19 @@ func (r *Runtime) Restore(ctx context.Context, h runtime.Handle) error {
 // the first time. A shim that cannot be reached leaves the group without
 // a connection, the handle's monitor standing for the shim.
 func (r *Runtime) rejoin(ctx context.Context, gid string, bs bootstrap, h runtime.Handle) *group {
-	for {
-		r.mu.Lock()
-		g := r.groups[gid]
-		if g == nil {
-			g = &group{id: gid, tasks: map[string]bool{}}
-			r.groups[gid] = g
-		}
-		r.mu.Unlock()
-		g.mu.Lock()
-		if g.gone {
-			g.mu.Unlock()
-			continue
-		}
-		if g.task == nil || g.closed {
-			if err := r.connect(ctx, g, bs, h.ID); err != nil {
-				slog.Debug("restore: connect to shim", "runtime", r.name, "shim", gid, "error", err)
-				g.bs, g.closed = bs, true
-				if g.shim.Pid == 0 {
-					g.shim = h.Monitor
-				}
+	g := r.lockGroup(gid)
+	if g.task == nil || g.closed {
+		if err := r.connect(ctx, g, bs, h.ID); err != nil {
+			slog.Debug("restore: connect to shim", "runtime", r.name, "shim", gid, "error", err)
+			g.bs, g.closed = bs, true
+			if g.shim.Pid == 0 {
+				g.shim = h.Monitor
 			}
 		}
-		g.tasks[h.ID] = true
-		g.mu.Unlock()
-		return g
 	}
+	g.tasks[h.ID] = true
+	g.mu.Unlock()
+	return g
 }
 
 // Exited reports the container's exit once there is one: one the backend
