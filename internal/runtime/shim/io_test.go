@@ -61,17 +61,32 @@ func TestExec(t *testing.T) {
 		if err != nil || code != 0 || strings.TrimSpace(out.String()) != "40 100" {
 			t.Fatalf("tty exec: code %d, err %v, output %q", code, err, out.String())
 		}
-		// Sizes later on resize the pty.
-		out.Reset()
-		sizes = make(chan runtime.TermSize, 2)
+		// Sizes later on resize the pty: one is sent once the process
+		// runs (past the first-size wait), and each line typed asks for
+		// the size again until the new one shows.
+		var live syncBuffer
+		sizes = make(chan runtime.TermSize, 1)
+		stdin, typed := io.Pipe()
+		execDone := make(chan struct{})
 		go func() {
-			time.Sleep(300 * time.Millisecond) // after the first-size wait
-			sizes <- runtime.TermSize{Width: 120, Height: 30}
+			defer close(execDone)
+			code, err = e.rt.Exec(ctx(t), runtime.ExecOpts{ID: "ex", Bundle: h.Bundle, Tty: true, Resize: sizes, Stdin: stdin,
+				Args: []string{"sh", "-c", "echo ready; while read x; do [ \"$x\" = q ] && exit 0; stty size; done"}, Stdout: &live})
 		}()
-		code, err = e.rt.Exec(ctx(t), runtime.ExecOpts{ID: "ex", Bundle: h.Bundle, Tty: true, Resize: sizes,
-			Args: []string{"sh", "-c", "sleep 1; stty size"}, Stdout: &out})
-		if err != nil || code != 0 || strings.TrimSpace(out.String()) != "30 120" {
-			t.Fatalf("tty exec resized: code %d, err %v, output %q", code, err, out.String())
+		if !eventually(5*time.Second, func() bool { return strings.Contains(live.String(), "ready") }) {
+			t.Fatalf("tty exec did not start: %q", live.String())
+		}
+		sizes <- runtime.TermSize{Width: 120, Height: 30}
+		resized := eventually(5*time.Second, func() bool {
+			_, _ = typed.Write([]byte("\n"))
+			return strings.Contains(live.String(), "30 120")
+		})
+		// Closing a terminal's input would hang the shell up: it is told to go.
+		_, _ = typed.Write([]byte("q\n"))
+		<-execDone
+		typed.Close()
+		if !resized || err != nil || code != 0 {
+			t.Fatalf("tty exec resized: code %d, err %v, output %q", code, err, live.String())
 		}
 
 		start := time.Now()

@@ -69,9 +69,12 @@ func TestRestoreRunning(t *testing.T) {
 func TestRestoreExitedMeanwhile(t *testing.T) {
 	forEachShim(t, func(t *testing.T, shim string) {
 		e := newEnv(t, shim)
-		h, _ := e.run("rx", ctrSpec{args: []string{"sh", "-c", "sleep 0.5; exit 9"}}, runtime.CreateOpts{})
+		h, c := e.run("rx", ctrSpec{args: []string{"sh", "-c", "sleep 0.5; exit 9"}}, runtime.CreateOpts{})
 		e.restart()
-		time.Sleep(time.Second) // the exit event finds no server
+		// The container exits while no events server listens.
+		if !eventually(10*time.Second, func() bool { return syscall.Kill(c.Pid, 0) == syscall.ESRCH }) {
+			t.Fatalf("container %d did not exit", c.Pid)
+		}
 		if err := e.rt.Restore(ctx(t), h); err != nil {
 			t.Fatal(err)
 		}
