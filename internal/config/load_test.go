@@ -173,6 +173,7 @@ func TestLoadInvalidValues(t *testing.T) {
 		{"vm path not inherited from an oci default", "[runtime.handlers.shim]\ntype = \"vm\"\n", 1, "runtime.handlers.shim.path", "same type"},
 		{"runtime_path on oci", "[runtime.handlers.runc]\nruntime_path = \"/usr/sbin/runc\"\n", 2, "runtime.handlers.runc.runtime_path", "vm handlers only"},
 		{"vm infra auto", "[runtime.handlers.shim]\ntype = \"vm\"\npath = \"/s\"\ninfra_container = \"auto\"\n", 4, "runtime.handlers.shim.infra_container", "first task"},
+		{"vm root without runtime_path", "[runtime.handlers.shim]\ntype = \"vm\"\npath = \"/s\"\nroot = \"/run/x\"\n", 4, "runtime.handlers.shim.root", "needs runtime_path"},
 		{"runtime_args on vm", "[runtime.handlers.shim]\ntype = \"vm\"\npath = \"/s\"\nruntime_args = [\"--debug\"]\n", 4, "runtime.handlers.shim.runtime_args", "oci handlers only"},
 		{"runtime_args not a flag", "[runtime.handlers.runc]\nruntime_args = [\"debug\"]\n", 2, "runtime.handlers.runc.runtime_args", "not a flag"},
 		{"monitor_env", "[runtime.handlers.runc]\nmonitor_env = [\"NOEQUALS\"]\n", 2, "runtime.handlers.runc.monitor_env", "not KEY=value"},

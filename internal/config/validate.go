@@ -75,6 +75,9 @@ func (c *Config) check() []keyError {
 			v.bad(hk("path"), "must name the runtime binary (or inherit the default handler's, of the same type)")
 		}
 		v.absPath(hk("root"), h.Root, false)
+		if h.Type == HandlerTypeVM && h.RuntimePath == "" && h.Root != "" {
+			v.bad(hk("root"), "a vm handler's root is its runc shim's state root; it needs runtime_path (Kata and gVisor keep their own)")
+		}
 		if len(h.RuntimeArgs) > 0 && h.Type != HandlerTypeOCI {
 			v.bad(hk("runtime_args"), "applies to oci handlers only: a shim runs its runtime itself")
 		}

@@ -16,12 +16,12 @@ func TestWriteTOMLRoundTrip(t *testing.T) {
 	custom.Runtime.DefaultUlimits = []string{"nofile=1024:2048", "nproc=512"}
 	custom.Runtime.PidsLimit = 4096
 	custom.Runtime.Handlers["kata"] = Handler{
-		Type: HandlerTypeVM, Path: "/usr/bin/containerd-shim-kata-v2", Root: "/run/kata",
+		Type: HandlerTypeVM, Path: "/usr/bin/containerd-shim-kata-v2",
 		InfraContainer: InfraAlways, AllowedAnnotations: []string{"io.katacontainers.*"},
 		MonitorEnv: []string{"KATA_DEBUG=1"}, RuntimeArgs: []string{},
 	}
 	custom.Runtime.Handlers["runc-shim"] = Handler{
-		Type: HandlerTypeVM, Path: "/usr/bin/containerd-shim-runc-v2", RuntimePath: "/usr/sbin/runc",
+		Type: HandlerTypeVM, Path: "/usr/bin/containerd-shim-runc-v2", RuntimePath: "/usr/sbin/runc", Root: "/run/runc-shim",
 		AllowedAnnotations: []string{}, MonitorEnv: []string{}, RuntimeArgs: []string{},
 	}
 	custom.Runtime.Handlers["odd.name"] = Handler{Type: HandlerTypeOCI, Path: "/bin/crun", AllowedAnnotations: []string{}, MonitorEnv: []string{}, RuntimeArgs: []string{"--debug"}}
