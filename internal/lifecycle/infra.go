@@ -10,18 +10,48 @@ import (
 	"github.com/cradle-runtime/cradle/internal/config"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/image"
+	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// needsInfra: the pins hold the pod's namespaces, so an infra process is
-// only needed to hold a shared PID namespace, or when the handler asks for
-// one (VM-like runtimes that create the sandbox as a container).
-func (m *Manager) needsInfra(r sandbox.Record) bool {
-	if m.cfg.InfraContainer(r.Handler) == config.InfraAlways {
-		return true
+// infraKind is what holds a pod's PID namespace, if anything does.
+type infraKind int
+
+const (
+	infraNone   infraKind = iota // the pins hold every namespace the pod has
+	infraHolder                  // cradle's own PID holder (netns.Manager)
+	infraPause                   // a pause container
+)
+
+// infraFor: the pins hold the pod's namespaces, so a process is only
+// needed to hold a shared PID namespace, and a pause container only when
+// the handler asks for one (VM-like runtimes that create the sandbox as a
+// container) or the pod has a user namespace, which must own the PID
+// namespace and which the holder cannot join.
+func (m *Manager) infraFor(r sandbox.Record) infraKind {
+	switch {
+	case m.cfg.InfraContainer(r.Handler) == config.InfraAlways:
+		return infraPause
+	case !sandbox.SharedPID(r.Config):
+		return infraNone
+	case r.UserNS != "":
+		return infraPause
 	}
-	return sandbox.SharedPID(r.Config)
+	return infraHolder
+}
+
+// startPIDHolder starts the process that holds the pod's PID namespace.
+func (m *Manager) startPIDHolder(sb *sandbox.Sandbox) error {
+	r := sb.Get()
+	h, err := m.pins.StartPIDHolder(r.ID, netns.Pins{Net: r.NetNS, IPC: r.IPCNS, UTS: r.UTSNS})
+	if err != nil {
+		return crierr.ToStatus(err, "hold pod PID namespace")
+	}
+	if err := sb.Update(m.putSandbox, func(r *sandbox.Record) { r.InfraPid, r.PIDHolder = h.Pid, true }); err != nil {
+		return crierr.ToStatus(err, "persist sandbox")
+	}
+	return nil
 }
 
 // startInfra runs the pause container that holds the pod's PID namespace.

@@ -73,6 +73,9 @@ func (m *Manager) reconcileSandboxes() {
 				lost = "namespace pin " + p + " is gone"
 			}
 		}
+		if _, ok := m.pins.PIDHolderOf(r.ID); r.PIDHolder && !ok {
+			lost = "pid holder exited"
+		}
 		if r.InfraID != "" {
 			if c, err := m.containers.Get(r.InfraID); err != nil || c.Get().State == runtimeapi.ContainerState_CONTAINER_EXITED {
 				lost = "infra container exited"

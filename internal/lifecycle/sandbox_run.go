@@ -171,8 +171,13 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 	}
 	failpoint.Hit("run:after-cni")
 	tNet := time.Now()
-	if m.needsInfra(sb.Get()) {
+	switch m.infraFor(sb.Get()) {
+	case infraPause:
 		if err := m.startInfra(ctx, sb); err != nil {
+			return "", err
+		}
+	case infraHolder:
+		if err := m.startPIDHolder(sb); err != nil {
 			return "", err
 		}
 	}

@@ -101,6 +101,10 @@ func (m *Manager) teardownSandbox(ctx context.Context, sb *sandbox.Sandbox, time
 			}
 		}
 	}
+	// Unconditionally: a crash may have left a holder before its record.
+	if err := m.pins.StopPIDHolder(sb.ID()); err != nil {
+		errs = append(errs, err)
+	}
 	failpoint.Hit("stop:after-containers")
 	r := sb.Get()
 	// Once per pod, with its containers stopped and its network still up.

@@ -19,7 +19,7 @@ const DefaultNetDir = "/var/run/netns"
 // the pins this daemon made.
 type Manager struct {
 	netDir string // network pins: <netDir>/cradle-<ID>
-	dir    string // <dir>/<ID>/{ipc,uts,user}
+	dir    string // <dir>/<ID>/{ipc,uts,user,pid-holder}
 	owned  string // <owned>/<ID>: this daemon made <netDir>/cradle-<ID>
 }
 
@@ -59,8 +59,9 @@ func (m *Manager) Release(id string, p Pins) error {
 	return nil
 }
 
-// Sweep releases the pins of sandboxes known reports false for: every
-// pin under the daemon's own directory, and network pins with a marker.
+// Sweep releases the pins and PID holders of sandboxes known reports false
+// for: everything under the daemon's own directory, and network pins with
+// a marker.
 // Pins in the shared directory without one belong to others and stay.
 func (m *Manager) Sweep(known func(id string) bool) {
 	ids, err := List("", m.dir)
@@ -73,6 +74,10 @@ func (m *Manager) Sweep(known func(id string) bool) {
 			continue
 		}
 		seen[id] = true
+		if err := m.StopPIDHolder(id); err != nil {
+			slog.Warn("sweep: stop orphaned pid holder", "sandbox", id, "error", err)
+			continue
+		}
 		all := Request{ID: id, Kinds: append(AllKinds(), User)}
 		if err := m.Release(id, m.Paths(all)); err != nil {
 			slog.Warn("sweep: release orphaned pins", "sandbox", id, "error", err)

@@ -58,6 +58,9 @@ type Record struct {
 
 	InfraID  string `json:"infraId,omitempty"`
 	InfraPid int    `json:"infraPid,omitempty"`
+	// PIDHolder: InfraPid is the pod's PID holder (netns.Manager), not a
+	// container.
+	PIDHolder bool `json:"pidHolder,omitempty"`
 }
 
 // Machine is the sandbox state machine: a pod is created, becomes ready,

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -377,6 +378,9 @@ func (d *daemon) leaks() []string {
 	if pids, _ := exec.Command("pgrep", "-f", "conmon.*"+d.runroot).Output(); len(strings.TrimSpace(string(pids))) > 0 {
 		out = append(out, "conmon processes "+strings.Join(strings.Fields(string(pids)), ","))
 	}
+	if pids := d.holderPids(); len(pids) > 0 {
+		out = append(out, fmt.Sprintf("pid holder processes %v", pids))
+	}
 	// Shims get -address under the daemon's runroot; their sockets go to
 	// the shared /run/containerd/s.
 	if pids, _ := exec.Command("pgrep", "-f", "containerd-shim.*"+d.runroot).Output(); len(strings.TrimSpace(string(pids))) > 0 {
@@ -408,6 +412,26 @@ func (d *daemon) leaks() []string {
 	return out
 }
 
+// holderPids are the running PID holders ("cradle-pod-init <sandbox ID>")
+// of this daemon's sandboxes.
+func (d *daemon) holderPids() []int {
+	mine := d.sandboxIDs()
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) == 2 && args[0] == "cradle-pod-init" && mine[args[1]] {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
 // sandboxIDs are the sandboxes this daemon ever recorded, from its log:
 // other tests' daemons may pin namespaces in /var/run/netns concurrently.
 func (d *daemon) sandboxIDs() map[string]bool {
@@ -434,6 +458,9 @@ func (d *daemon) assertNoLeaks() {
 	mine := d.sandboxIDs()
 	_ = exec.Command("pkill", "-9", "-f", "conmon.*"+d.runroot).Run()
 	_ = exec.Command("pkill", "-9", "-f", "containerd-shim.*"+d.runroot).Run()
+	for _, pid := range d.holderPids() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 	for _, s := range d.shimSockets() {
 		_ = os.Remove(s)
 	}

@@ -320,22 +320,6 @@ func hostAddress() string {
 	return ""
 }
 
-// A pod-wide PID namespace is held by the infra (pause) process.
-func TestSharedPIDNamespace(t *testing.T) {
-	d := newDaemon(t)
-	d.pull(t, busybox)
-	cfg := d.podConfig(t, "sharedpid")
-	cfg.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
-	pod := d.runPod(t, cfg)
-	c := containerConfig("ps", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo end")
-	c.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
-	d.startContainer(t, pod, cfg, c)
-	out := logOf(t, filepath.Join(cfg.LogDirectory, "ps.log"), "end")
-	if !strings.Contains(out, "pause") && !strings.Contains(out, "catatonit") {
-		t.Errorf("PID 1 in the pod is not the pause process: %q", out)
-	}
-}
-
 // A retry while the first RunPodSandbox is still running waits for it and
 // gets the same sandbox, never a "name reserved" error.
 func TestRunPodSandboxRetryWhileInFlight(t *testing.T) {
