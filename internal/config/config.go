@@ -83,7 +83,7 @@ type RuntimeConfig struct {
 	DefaultUlimits      []string           `toml:"default_ulimits" comment:"Rlimits applied to every container, as \"name=soft:hard\" or \"name=value\" (e.g. \"nofile=1024:2048\")."`
 	PidsLimit           int64              `toml:"pids_limit" comment:"Maximum number of processes per container; 0 or -1 means no limit."`
 	LogSizeMax          int64              `toml:"log_size_max" comment:"Maximum container log size in bytes before rotation; -1 means unlimited."`
-	InfraContainer      string             `toml:"infra_container" comment:"Infra (pause) process: auto (only when the pod shares a PID namespace) or always."`
+	InfraContainer      string             `toml:"infra_container" comment:"auto: a shared PID namespace is held by cradle's own PID holder, no infra container; always: every pod runs a pause infra container."`
 	Handlers            map[string]Handler `toml:"handlers" comment:"Runtime handlers, keyed by the RuntimeClass handler name."`
 }
 
