@@ -8,6 +8,7 @@ LDFLAGS   := -X github.com/cradle-runtime/cradle/internal/version.Version=$(VERS
 
 build:
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/cradle ./cmd/cradle
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/cradle-pod-init ./cmd/cradle-pod-init
 
 deps:
 	hack/install-deps.sh

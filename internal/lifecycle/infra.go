@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"path"
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/crierr"
@@ -12,6 +13,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/image"
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/sandbox"
+	"github.com/cradle-runtime/cradle/internal/validate"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -44,7 +46,11 @@ func (m *Manager) infraFor(r sandbox.Record) infraKind {
 // startPIDHolder starts the process that holds the pod's PID namespace.
 func (m *Manager) startPIDHolder(sb *sandbox.Sandbox) error {
 	r := sb.Get()
-	h, err := m.pins.StartPIDHolder(r.ID, netns.Pins{Net: r.NetNS, IPC: r.IPCNS, UTS: r.UTSNS})
+	cg, err := m.holderCgroup(r)
+	if err != nil {
+		return err
+	}
+	h, err := m.pins.StartPIDHolder(r.ID, netns.Pins{Net: r.NetNS, IPC: r.IPCNS, UTS: r.UTSNS}, cg)
 	if err != nil {
 		return crierr.ToStatus(err, "hold pod PID namespace")
 	}
@@ -95,4 +101,24 @@ func (m *Manager) startInfra(ctx context.Context, sb *sandbox.Sandbox) error {
 		return err
 	}
 	return sb.Update(m.putSandbox, func(r *sandbox.Record) { r.InfraPid = c.Get().Pid })
+}
+
+// holderCgroup is the PID holder's cgroup below the pod's, named as a
+// container's would be (cgroupfs only: with systemd it would need a scope
+// of its own, and stays in the daemon's).
+func (m *Manager) holderCgroup(r sandbox.Record) (string, error) {
+	if m.cfg.Runtime.CgroupDriver == config.CgroupDriverSystemd {
+		return "", nil
+	}
+	parent := r.Config.GetLinux().GetCgroupParent()
+	if parent == "" {
+		parent = m.cfg.Runtime.CgroupParent
+	}
+	if err := validate.CgroupParent("config.linux.cgroup_parent", parent); err != nil {
+		return "", crierr.Checked(err)
+	}
+	if parent == "" {
+		parent = "/cradle"
+	}
+	return path.Join("/", parent, "cradle-"+r.ID), nil
 }

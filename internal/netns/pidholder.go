@@ -6,31 +6,31 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/podinit"
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/manager"
 	"go.podman.io/storage/pkg/reexec"
 	"golang.org/x/sys/unix"
 )
 
 // A pod that shares one PID namespace needs a process to hold it: pins
 // cannot, since a PID namespace whose init died takes no new processes.
-// The PID holder is the daemon's own binary re-executed as a tiny init
-// (podInitArg0) in a new PID namespace, in the pod's network, IPC and UTS
-// namespaces: it costs a fork and an exec instead of a pause container
-// under conmon and runc. It is recorded in <dir>/<ID>/pid-holder, with its
-// start time against PID reuse, so that Stop, Remove and the startup sweep
-// find it after a daemon restart.
-
-// podInitArg0 is the holder's argv[0]; its only argument is the sandbox ID,
-// so ps names the pod it holds.
-const podInitArg0 = "cradle-pod-init"
+// The PID holder is a tiny init (internal/podinit) started in a new PID
+// namespace and in the pod's network, IPC and UTS namespaces: a fork and an
+// exec instead of a pause container under conmon and runc. It is recorded
+// in <dir>/<ID>/pid-holder, with its start time against PID reuse, so that
+// Stop, Remove and the startup sweep find it after a daemon restart.
 
 const holderRecord = "pid-holder"
 
@@ -38,8 +38,26 @@ const holderRecord = "pid-holder"
 const holderReadyTimeout = 10 * time.Second
 
 func init() {
-	reexec.Register(podInitArg0, func() { os.Exit(runPodInit()) })
+	reexec.Register(podinit.Arg0, func() { os.Exit(podinit.Run()) })
 }
+
+// podInitPath is the holder's binary: cmd/cradle-pod-init next to the
+// daemon's binary or else in PATH, small because it runs once per pod; else
+// the daemon's own binary, which runs the same program (podinit) when
+// started as podinit.Arg0, at about ten times the memory.
+var podInitPath = sync.OnceValue(func() string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), podinit.Arg0)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	if p, err := exec.LookPath(podinit.Arg0); err == nil && filepath.IsAbs(p) {
+		return p
+	}
+	slog.Warn("no " + podinit.Arg0 + " next to the daemon's binary or in PATH: pid holders run the daemon's binary, which takes more memory")
+	return reexec.Self()
+})
 
 // PIDHolder is a running holder: its PID and its start time in clock ticks
 // since boot (/proc/<pid>/stat field 22), which tells it from a later
@@ -47,6 +65,9 @@ func init() {
 type PIDHolder struct {
 	Pid   int    `json:"pid"`
 	Start uint64 `json:"start"`
+	// Cgroup is the holder's own cgroup (cgroupfs path), made for it and
+	// removed with it; "" leaves it in the daemon's.
+	Cgroup string `json:"cgroup,omitempty"`
 }
 
 // NSPath is the holder's PID namespace, for the container specs.
@@ -55,12 +76,16 @@ func (h PIDHolder) NSPath() string { return "/proc/" + strconv.Itoa(h.Pid) + "/n
 func (m *Manager) holderPath(id string) string { return filepath.Join(m.dir, id, holderRecord) }
 
 // StartPIDHolder starts the PID holder of sandbox id in the namespaces
-// pinned at p (a "" pin keeps the daemon's). It returns once the holder is
-// PID 1 of its namespace with its signal handlers set. On error no holder
-// runs and none is recorded.
-func (m *Manager) StartPIDHolder(id string, p Pins) (_ PIDHolder, retErr error) {
+// pinned at p (a "" pin keeps the daemon's) and in cgroup, a cgroupfs path
+// below the pod's cgroup that it gets for itself ("" keeps the daemon's).
+// It returns once the holder is PID 1 of its namespace with its signal
+// handlers set. On error no holder runs and none is recorded.
+func (m *Manager) StartPIDHolder(id string, p Pins, cgroup string) (_ PIDHolder, retErr error) {
 	if err := validID(id); err != nil {
 		return PIDHolder{}, err
+	}
+	if cgroup != "" && (!filepath.IsAbs(cgroup) || filepath.Clean(cgroup) != cgroup || cgroup == "/") {
+		return PIDHolder{}, fmt.Errorf("pid holder cgroup %q: want a clean absolute path below /", cgroup)
 	}
 	if p.User != "" {
 		// setns into a user namespace needs a single-threaded caller.
@@ -82,7 +107,7 @@ func (m *Manager) StartPIDHolder(id string, p Pins) (_ PIDHolder, retErr error) 
 	defer os.Remove(root)
 
 	cmd := &exec.Cmd{
-		Path: reexec.Self(), Args: []string{podInitArg0, id}, Dir: root,
+		Path: podInitPath(), Args: []string{podinit.Arg0, id}, Dir: root,
 		Env: []string{"GOMAXPROCS=1", "GOGC=400"},
 		// Its own session and no parent death signal: it must outlive the
 		// daemon, whose restart finds it by its record.
@@ -96,17 +121,25 @@ func (m *Manager) StartPIDHolder(id string, p Pins) (_ PIDHolder, retErr error) 
 		return PIDHolder{}, fmt.Errorf("start pid holder: %w", err)
 	}
 	go func() { _ = cmd.Wait() }() // reap it while this daemon is its parent
-	h := PIDHolder{Pid: cmd.Process.Pid}
+	h := PIDHolder{Pid: cmd.Process.Pid, Cgroup: cgroup}
 	defer func() {
 		if retErr != nil {
 			_ = cmd.Process.Kill()
-			_ = os.Remove(m.holderPath(id))
+			if err := h.removeCgroup(); err != nil {
+				retErr = fmt.Errorf("%w (cleanup: %w)", retErr, err)
+			}
+			_ = removeHolderRecord(m.holderPath(id))
 		}
 	}()
 	if h.Start, err = startTime(h.Pid); err != nil {
 		return PIDHolder{}, err
 	}
+	// Recorded before its cgroup exists, so that a crash leaves nothing
+	// the sweep does not know of. It runs nothing before it is ready.
 	if err := writeHolder(m.holderPath(id), h); err != nil {
+		return PIDHolder{}, err
+	}
+	if err := h.joinCgroup(); err != nil {
 		return PIDHolder{}, err
 	}
 	ready := make(chan error, 1)
@@ -230,6 +263,9 @@ func (m *Manager) StopPIDHolder(id string) error {
 	if err := h.kill(); err != nil {
 		return fmt.Errorf("stop pid holder of sandbox %s: %w", id, err)
 	}
+	if err := h.removeCgroup(); err != nil {
+		return fmt.Errorf("stop pid holder of sandbox %s: %w", id, err)
+	}
 	return removeHolderRecord(path)
 }
 
@@ -345,6 +381,40 @@ func writeHolder(path string, h PIDHolder) error {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("record pid holder: %w", err)
+	}
+	return nil
+}
+
+func (h PIDHolder) cgroupManager() (cgroups.Manager, error) {
+	return manager.New(&cgroups.Cgroup{Path: h.Cgroup, Resources: &cgroups.Resources{}})
+}
+
+// joinCgroup creates the holder's cgroup in every hierarchy and moves it in.
+func (h PIDHolder) joinCgroup() error {
+	if h.Cgroup == "" {
+		return nil
+	}
+	mgr, err := h.cgroupManager()
+	if err != nil {
+		return fmt.Errorf("pid holder cgroup %s: %w", h.Cgroup, err)
+	}
+	if err := mgr.Apply(h.Pid); err != nil {
+		return fmt.Errorf("move pid holder into cgroup %s: %w", h.Cgroup, err)
+	}
+	return nil
+}
+
+// removeCgroup removes the holder's cgroup once it is empty. Idempotent.
+func (h PIDHolder) removeCgroup() error {
+	if h.Cgroup == "" {
+		return nil
+	}
+	mgr, err := h.cgroupManager()
+	if err != nil {
+		return fmt.Errorf("pid holder cgroup %s: %w", h.Cgroup, err)
+	}
+	if err := mgr.Destroy(); err != nil {
+		return fmt.Errorf("remove pid holder cgroup %s: %w", h.Cgroup, err)
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func TestPIDHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Release(id, pins) })
-	h, err := m.StartPIDHolder(id, pins)
+	h, err := m.StartPIDHolder(id, pins, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestPIDHolder(t *testing.T) {
 	if held, _ := os.Readlink(h.NSPath()); held == "" || held == self {
 		t.Errorf("holder PID namespace %q, the test's %q", held, self)
 	}
-	if again, err := m.StartPIDHolder(id, pins); err != nil || again != h {
+	if again, err := m.StartPIDHolder(id, pins, ""); err != nil || again != h {
 		t.Errorf("second StartPIDHolder = %+v, %v; want the running %+v", again, err, h)
 	}
 	// The threads that started it went back to the host's namespaces.
@@ -87,14 +87,22 @@ func TestPIDHolder(t *testing.T) {
 		t.Errorf("second StopPIDHolder: %v", err)
 	}
 
-	// Forgotten by the daemon: the sweep kills it and releases the pins.
-	h, err = m.StartPIDHolder(id, pins)
+	// In a cgroup of its own, and forgotten by the daemon: the sweep kills
+	// it, removes its cgroup and releases the pins.
+	cg := "/cradle-unit-" + id
+	h, err = m.StartPIDHolder(id, pins, cg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile("/proc/" + strconv.Itoa(h.Pid) + "/cgroup"); !strings.Contains(string(b), ":"+cg+"\n") {
+		t.Errorf("holder is not in cgroup %s: %s", cg, b)
 	}
 	m.Sweep(func(string) bool { return false })
 	if h.alive() {
 		t.Errorf("sweep left the holder of a forgotten sandbox running")
+	}
+	if dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + cg); len(dirs) > 0 {
+		t.Errorf("sweep left the holder's cgroups %v", dirs)
 	}
 	if _, err := os.Stat(filepath.Join(dir, id)); !os.IsNotExist(err) {
 		t.Errorf("sweep left %s: %v", filepath.Join(dir, id), err)
@@ -105,10 +113,10 @@ func TestPIDHolder(t *testing.T) {
 // join, and for an ID that is no file name.
 func TestPIDHolderRefusesUserNamespace(t *testing.T) {
 	m := NewManager(t.TempDir(), t.TempDir(), t.TempDir())
-	if _, err := m.StartPIDHolder("x", Pins{User: "/nonexistent"}); err == nil {
+	if _, err := m.StartPIDHolder("x", Pins{User: "/nonexistent"}, ""); err == nil {
 		t.Fatal("StartPIDHolder joined a user namespace")
 	}
-	if _, err := m.StartPIDHolder("../x", Pins{}); err == nil {
+	if _, err := m.StartPIDHolder("../x", Pins{}, ""); err == nil {
 		t.Fatal("StartPIDHolder took an ID with a slash")
 	}
 }

@@ -62,6 +62,14 @@ func TestSharedPIDNamespace(t *testing.T) {
 			t.Errorf("%s namespace: holder %q, container %q", ns, h, c)
 		}
 	}
+	// In a cgroup of its own below the pod's, and in no container's.
+	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", holder)); !strings.Contains(string(b), ":"+d.cgroup+"/cradle-"+pod+"\n") {
+		t.Errorf("pid holder is not in the pod's cgroup %s: %s", d.cgroup, b)
+	}
+	// The small binary next to the daemon's, not the daemon's own.
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", holder)); filepath.Base(exe) != "cradle-pod-init" {
+		t.Errorf("pid holder runs %s", exe)
+	}
 	if n := conmons(d); n != 2 {
 		t.Errorf("%d conmon processes for two containers: the infra has one", n)
 	}

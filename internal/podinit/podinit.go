@@ -1,7 +1,12 @@
-package netns
+// Package podinit is the PID holder's program: PID 1 of a pod's shared PID
+// namespace, as pause or catatonit would be. It is kept to the standard
+// library and x/sys, so that cmd/cradle-pod-init, which runs once per pod,
+// stays small; the daemon's own binary runs it too where that one is
+// missing (netns.Manager starts it).
+package podinit
 
 import (
-	"fmt"
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -9,13 +14,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// runPodInit is the PID holder: PID 1 of the pod's PID namespace, as pause
-// or catatonit would be. It reaps the orphans reparented to it, ignores
-// every signal but SIGTERM and SIGINT, which end it (and so the PID
-// namespace), and reports "ok" on stdout once it is set up.
-func runPodInit() int {
-	if err := setupPodInit(); err != nil {
-		fmt.Printf("error: %v\n", err)
+// Arg0 is the holder's argv[0]; its one argument is the sandbox ID, so ps
+// names the pod it holds.
+const Arg0 = "cradle-pod-init"
+
+// Run reaps the orphans reparented to it and ignores every signal but
+// SIGTERM and SIGINT, which end it (and so the PID namespace). It reports
+// "ok" on stdout once it is set up, "error: ..." if it cannot be, and
+// returns the exit code.
+func Run() int {
+	if err := setup(); err != nil {
+		_, _ = os.Stdout.WriteString("error: " + err.Error() + "\n")
 		return 1
 	}
 	sigs := make(chan os.Signal, 16)
@@ -25,7 +34,7 @@ func runPodInit() int {
 		unix.SIGALRM, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGVTALRM,
 		unix.SIGPROF, unix.SIGWINCH, unix.SIGIO, unix.SIGPWR, unix.SIGSYS, unix.SIGXCPU, unix.SIGXFSZ)
 	reap()
-	fmt.Println("ok")
+	_, _ = os.Stdout.WriteString("ok\n")
 	_ = os.Stdout.Close()
 	for s := range sigs {
 		if s == unix.SIGTERM || s == unix.SIGINT {
@@ -36,21 +45,21 @@ func runPodInit() int {
 	return 0
 }
 
-// setupPodInit confines the holder: its root is the empty directory it was
+// setup confines the holder: its root is the empty directory it was
 // started in (which the daemon then removes), and it is not dumpable, so a
 // process of the pod gets nothing of the host through /proc/1.
-func setupPodInit() error {
+func setup() error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return fmt.Errorf("set not dumpable: %w", err)
+		return errors.New("set not dumpable: " + err.Error())
 	}
 	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("chroot: %w", err)
+		return errors.New("chroot: " + err.Error())
 	}
 	if err := unix.Chdir("/"); err != nil {
-		return fmt.Errorf("chdir: %w", err)
+		return errors.New("chdir: " + err.Error())
 	}
 	if os.Getpid() != 1 {
-		return fmt.Errorf("not PID 1 of a new PID namespace (PID %d)", os.Getpid())
+		return errors.New("not PID 1 of a new PID namespace")
 	}
 	return nil
 }
