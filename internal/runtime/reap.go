@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -179,6 +180,11 @@ const sweepEvery = 2 * time.Second
 // AdoptLeftovers registers root's session if the daemon adopted any of
 // its processes. root must be exited but not reaped yet.
 func AdoptLeftovers(root int) {
+	if !inDaemonPIDNamespace(root) {
+		// Orphans in a container's own PID namespace go to its init (or
+		// the pod's PID holder), never to the daemon: no /proc walk.
+		return
+	}
 	self := os.Getpid()
 	found := false
 	forEachProc(func(pid int, st procStat) {
@@ -196,6 +202,16 @@ func AdoptLeftovers(root int) {
 		leftovers.sweeping = true
 		go sweepLeftovers()
 	}
+}
+
+// inDaemonPIDNamespace reports whether pid (exited, not reaped) is in the
+// daemon's PID namespace; when that can't be told, it says yes.
+func inDaemonPIDNamespace(pid int) bool {
+	var self, other unix.Stat_t
+	if unix.Stat("/proc/self/ns/pid", &self) != nil || unix.Stat("/proc/"+strconv.Itoa(pid)+"/ns/pid", &other) != nil {
+		return true
+	}
+	return self.Ino == other.Ino && self.Dev == other.Dev
 }
 
 // sweepLeftovers reaps adopted zombies until no registered session has a

@@ -55,6 +55,7 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 		return -1, fmt.Errorf("exec: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	t0 := time.Now()
 	var size *runtime.TermSize
 	if o.Tty {
 		size = runtime.FirstSize(o.Resize)
@@ -62,6 +63,7 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 	if err := writeExecProcess(o.Bundle, dir, o.Args, o.Tty, size); err != nil {
 		return -1, err
 	}
+	tPrep := time.Now()
 	var p *execProc
 	if o.Tty {
 		p, err = r.startTty(dir, o)
@@ -71,8 +73,14 @@ func (r *Runtime) Exec(ctx context.Context, o runtime.ExecOpts) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	tStart := time.Now()
 	slog.Debug("exec started", "container", o.ID, "pid", p.pid, "args", o.Args, "tty", o.Tty)
-	return p.wait(ctx, o.Timeout)
+	code, err := p.wait(ctx, o.Timeout)
+	// Where an exec's time goes: cradle's own work is prepare and finish.
+	slog.Debug("exec timings", "container", o.ID, "pid", p.pid,
+		"prepare", tPrep.Sub(t0).Round(time.Microsecond), "runtime", tStart.Sub(tPrep).Round(time.Microsecond),
+		"run", p.exited.Sub(tStart).Round(time.Microsecond), "finish", time.Since(p.exited).Round(time.Microsecond))
+	return code, err
 }
 
 // writeExecProcess writes process.json: the container's own process (env,

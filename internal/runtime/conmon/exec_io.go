@@ -196,9 +196,10 @@ func setWinsize(f *os.File, s runtime.TermSize) {
 
 // execProc is one started exec process and its output copiers.
 type execProc struct {
-	pid  int
-	out  *runtime.Output
-	done chan struct{} // wait returned
+	pid    int
+	out    *runtime.Output
+	done   chan struct{} // wait returned
+	exited time.Time     // when wait saw the process exit (or killed it)
 }
 
 func newExecProc() *execProc {
@@ -232,6 +233,7 @@ func (p *execProc) wait(ctx context.Context, timeout time.Duration) (int, error)
 		runtime.KillTree(p.pid)
 		<-exited
 	}
+	p.exited = time.Now()
 	runtime.AdoptLeftovers(p.pid) // before the reap, while the session ID is safe
 	code := runtime.Reap(p.pid)
 	p.out.Drain(drainGrace)
