@@ -5,10 +5,12 @@
 # by bin/cradle-bench (internal/bench), the table printed, everything
 # stopped and removed, and leaks checked. See docs/benchmarks.md.
 #
-#   BENCH_ITERATIONS=30   timed pod lifecycles per variant and runtime
+#   BENCH_ITERATIONS=20   timed pod lifecycles per variant and runtime
 #   BENCH_WARMUP=3        untimed ones before them
-#   BENCH_PODS=10         pods running while memory is measured
+#   BENCH_PODS=20         pods running while memory is measured
 #   BENCH_VARIANTS=pid-container,pid-pod
+#   BENCH_LOADS=40x4,100x8  concurrent loads, PODSxCONCURRENCY ("" skips)
+#   BENCH_FLOOR=1         also time the no-daemon floor (0 skips it)
 #   BENCH_KEEP=1          keep the state dir and the daemon logs
 #   BENCH_OUT=FILE        also write the report (text) here; the JSON goes
 #                         next to it as FILE.json
@@ -20,10 +22,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 
-ITERATIONS=${BENCH_ITERATIONS:-30}
+ITERATIONS=${BENCH_ITERATIONS:-20}
 WARMUP=${BENCH_WARMUP:-3}
-PODS=${BENCH_PODS:-10}
+PODS=${BENCH_PODS:-20}
 VARIANTS=${BENCH_VARIANTS:-pid-container,pid-pod}
+LOADS=${BENCH_LOADS-40x4,100x8}
+FLOOR=${BENCH_FLOOR:-1}
 
 # Fixed paths, so that a run that was killed is cleaned up by the next one.
 STATE=/var/lib/cradle-bench
@@ -41,6 +45,12 @@ CTR_SOCK=$CTR_RUN/containerd.sock
 CTR_NET=containerd-bench
 CTR_BRIDGE=ctrbench0
 CTR_SUBNET=10.244.241.0/24
+FL_DIR=$STATE/floor
+FL_NET=floor-bench
+FL_BRIDGE=flbench0
+FL_SUBNET=10.244.242.0/24
+# test/images/build.sh's OCI layout: the floor's rootfs is its busybox.
+IMAGE_LAYOUT=${CRADLE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cradle}/oci
 PAUSE_IMAGE=registry.k8s.io/pause:3.10
 BUSYBOX=registry.k8s.io/e2e-test-images/busybox:1.29-2
 REGISTRY=127.0.0.1:5000
@@ -119,7 +129,8 @@ restrict_oom() {
 }
 
 write_configs() {
-	mkdir -p "$CR_DIR/net.d" "$CTR_DIR/net.d" "$CR_RUN" "$CTR_RUN"
+	mkdir -p "$CR_DIR/net.d" "$CTR_DIR/net.d" "$FL_DIR/net.d" "$CR_RUN" "$CTR_RUN"
+	conflist "$FL_NET" "$FL_BRIDGE" "$FL_SUBNET" "$FL_DIR" >"$FL_DIR/net.d/10-floor.conflist"
 	conflist "$CR_NET" "$CR_BRIDGE" "$CR_SUBNET" "$CR_DIR" >"$CR_DIR/net.d/10-bench.conflist"
 	conflist "$CTR_NET" "$CTR_BRIDGE" "$CTR_SUBNET" "$CTR_DIR" >"$CTR_DIR/net.d/10-bench.conflist"
 	# Both use Debian's runc (/usr/sbin/runc, cradle's default), overlay
@@ -233,7 +244,9 @@ our_pids() {
 our_netns() {
 	local before=$STATE/netns.before n
 	for n in $(list_netns); do
-		if [[ $n == cradle-* ]]; then
+		if [[ $n == cradle-floor-* ]]; then
+			echo "$n"
+		elif [[ $n == cradle-* ]]; then
 			grep -qF -- "${n#cradle-}" "$CR_DIR/cradle.log" 2>/dev/null && echo "$n"
 		elif [[ $n == cni-* && -f $before ]]; then
 			grep -qxF -- "$n" "$before" || echo "$n"
@@ -246,10 +259,10 @@ check_leaks() {
 	for n in $(our_netns); do LEAKS+=("netns /var/run/netns/$n"); done
 	pids=$(our_pids | paste -sd' ')
 	[[ -n $pids ]] && LEAKS+=("monitor processes $pids")
-	for n in "$CR_DIR/ipam/$CR_NET"/* "$CTR_DIR/ipam/$CTR_NET"/*; do
+	for n in "$CR_DIR/ipam/$CR_NET"/* "$CTR_DIR/ipam/$CTR_NET"/* "$FL_DIR/ipam/$FL_NET"/*; do
 		[[ -e $n && $(basename "$n") =~ ^[0-9.]+$ ]] && LEAKS+=("IP allocation $n")
 	done
-	for n in "$CR_BRIDGE" "$CTR_BRIDGE"; do
+	for n in "$CR_BRIDGE" "$CTR_BRIDGE" "$FL_BRIDGE"; do
 		[[ -n $(ip -o link show master "$n" 2>/dev/null) ]] && LEAKS+=("veths on $n")
 	done
 	for n in /sys/fs/cgroup/*"$CGROUP_ROOT"; do
@@ -279,6 +292,7 @@ cleanup() {
 		sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	ip link del "$CR_BRIDGE" 2>/dev/null || true
 	ip link del "$CTR_BRIDGE" 2>/dev/null || true
+	ip link del "$FL_BRIDGE" 2>/dev/null || true
 	for m in /sys/fs/cgroup/*"$CGROUP_ROOT"; do
 		[[ -d $m ]] || continue
 		find "$m" -depth -type d -exec rmdir {} + 2>/dev/null || true
@@ -323,13 +337,18 @@ main() {
 	start_daemons
 	log "cradle pid $CR_PID, containerd pid $CTR_PID; running cradle-bench"
 
-	local out=${BENCH_OUT:-$STATE/report.txt} rc=0
+	local out=${BENCH_OUT:-$STATE/report.txt} rc=0 floor=()
+	if [[ $FLOOR == 1 ]]; then
+		floor=(-floor-runc /usr/sbin/runc -floor-cni-conf "$FL_DIR/net.d/10-floor.conflist"
+			-floor-cni-bin /usr/lib/cni -floor-image "$IMAGE_LAYOUT:busybox")
+	fi
 	mkdir -p "$(dirname "$out")"
 	"$BENCH_BIN" \
 		-runtime "cradle=unix://$CR_SOCK,pid=$CR_PID" \
 		-runtime "containerd=unix://$CTR_SOCK,pid=$CTR_PID" \
 		-iterations "$ITERATIONS" -warmup "$WARMUP" -pods "$PODS" -variants "$VARIANTS" \
 		-image "$BUSYBOX" -pull "$BUSYBOX,$PAUSE_IMAGE" -cgroup-root "$CGROUP_ROOT" \
+		-loads "$LOADS" "${floor[@]}" \
 		-work-dir "$STATE/work" -wait 60s -json "$out.json" | tee "$out" || rc=$?
 	[[ -z ${BENCH_OUT:-} ]] || log "report in $out and $out.json"
 

@@ -61,6 +61,11 @@ func run() error {
 		timeout    = flag.Duration("timeout", 30*time.Minute, "bound on the whole run; the cleanup still runs after it")
 		logLevel   = flag.String("log-level", "info", "debug, info, warn or error")
 		workDirArg = flag.String("work-dir", "", "directory for pod log directories (default: a new temporary directory); removed at the end")
+		loads      = flag.String("loads", "", "concurrent loads PODSxCONCURRENCY, comma-separated (e.g. 40x4,100x8), in the first variant's pod shape")
+		floorRunc  = flag.String("floor-runc", "", "measure the no-daemon floor with this runc (also needs -floor-cni-conf and -floor-image)")
+		floorCNI   = flag.String("floor-cni-conf", "", "the floor's CNI conflist (a network of its own)")
+		floorBin   = flag.String("floor-cni-bin", "/usr/lib/cni", "the floor's CNI plugin directories, comma-separated")
+		floorImage = flag.String("floor-image", "", "the floor's rootfs: an image in an OCI layout, LAYOUT_DIR:REF")
 	)
 	flag.Var(&rts, "runtime", "a runtime to benchmark, NAME=unix:///SOCKET[,pid=PID] (repeat; the daemon's PID is found by the socket if not given)")
 	flag.IntVar(&cfg.Iterations, "iterations", 30, "timed pod lifecycles per variant and runtime")
@@ -97,6 +102,16 @@ func run() error {
 	}
 	cfg.Log = log
 	cfg.WorkDir = *workDirArg
+	if cfg.Loads, err = bench.ParseLoads(*loads); err != nil {
+		return err
+	}
+	if *floorRunc != "" {
+		layout, ref, ok := strings.Cut(*floorImage, ":")
+		if !ok {
+			return fmt.Errorf("-floor-image %q: want LAYOUT_DIR:REF", *floorImage)
+		}
+		cfg.Floor = &bench.Floor{Runc: *floorRunc, CNIConf: *floorCNI, CNIBin: strings.Split(*floorBin, ","), Layout: layout, Ref: ref}
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

@@ -44,8 +44,16 @@ type Report struct {
 	Image      string          `json:"image"`
 	Runtimes   []RuntimeResult `json:"runtimes"`
 	Variants   []VariantResult `json:"variants"`
+	Floor      *FloorResult    `json:"floor,omitempty"`
+	Loads      []LoadResults   `json:"loads,omitempty"`
 	Errors     []string        `json:"errors,omitempty"`
 	Leaks      []string        `json:"leaks,omitempty"`
+}
+
+// LoadResults is one load on every runtime, by runtime name.
+type LoadResults struct {
+	Load     Load                   `json:"load"`
+	Runtimes map[string]*LoadResult `json:"runtimes"`
 }
 
 // RuntimeResult is what a run learned about one runtime.
@@ -117,6 +125,9 @@ func (r *Report) Write(w io.Writer) error {
 			writeMemory(&b, v, r.Runtimes, r.Pods)
 		}
 	}
+	r.writeFloor(&b, names)
+	r.writeLoads(&b, names)
+	r.writeTargets(&b, names)
 	if len(r.Errors) > 0 {
 		b.WriteString("\nErrors:\n")
 		for _, e := range r.Errors {

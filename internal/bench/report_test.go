@@ -82,6 +82,10 @@ Memory in MiB, PSS (RSS); 2 pods of one container each
   per-pod processes, per pod                          1.5 (3.0)                  10.0 (15.0)
   total per pod (processes + daemon growth)           2.5 (5.0)                  10.0 (15.0)
 
+== targets (#16): cradle against containerd, this run
+  pid-pod: pod start p50 / containerd                               0.50  (target <= 0.60)  met
+  pid-pod: per-pod processes, MiB PSS per pod                       1.50  (target <= 0.50)  MISSED
+
 Errors:
   cradle ExecSync: boom
 `

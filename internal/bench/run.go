@@ -33,6 +33,8 @@ type Config struct {
 	RPCTimeout time.Duration // per CRI call
 	Settle     time.Duration // wait before each memory snapshot
 	Wait       time.Duration // how long a runtime may take to answer Version
+	Loads      []Load        // concurrent workloads, in the first variant's pod shape
+	Floor      *Floor        // the no-daemon floor; nil skips it
 	Log        *slog.Logger
 }
 
@@ -63,6 +65,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("work dir %q: want an absolute path", c.WorkDir)
 	case c.RPCTimeout <= 0:
 		return errors.New("rpc timeout must be positive")
+	case c.Floor != nil && (c.Floor.Runc == "" || c.Floor.CNIConf == "" || len(c.Floor.CNIBin) == 0 || c.Floor.Layout == "" || c.Floor.Ref == ""):
+		return errors.New("floor: runc, CNI config, CNI plugin dirs and an OCI layout image are all needed")
 	}
 	seen := map[string]bool{}
 	for _, t := range c.Targets {
@@ -195,6 +199,32 @@ func (b *bench) run(ctx context.Context) error {
 			}
 		}
 		b.report.Variants = append(b.report.Variants, vr)
+	}
+	if b.cfg.Floor != nil {
+		f, err := b.floor(ctx, *b.cfg.Floor)
+		if err != nil {
+			return err
+		}
+		b.report.Floor = f
+	}
+	for i, l := range b.cfg.Loads {
+		lr := LoadResults{Load: l, Runtimes: map[string]*LoadResult{}}
+		// Who goes first alternates from one load to the next.
+		order := slices.Clone(b.clients)
+		if k := i % len(order); k > 0 {
+			order = append(order[k:], order[:k]...)
+		}
+		for _, c := range order {
+			r, err := b.load(ctx, c, b.cfg.Variants[0], l)
+			if r != nil {
+				lr.Runtimes[c.t.Name] = r
+			}
+			if err != nil {
+				b.report.Loads = append(b.report.Loads, lr)
+				return err
+			}
+		}
+		b.report.Loads = append(b.report.Loads, lr)
 	}
 	return nil
 }

@@ -67,13 +67,14 @@ type Variant struct {
 
 // Variants are the pod shapes, by name. With a PID namespace per container
 // cradle runs no infra process while containerd always runs its pause
-// container; with a shared PID namespace both run one, so the second
-// variant is the like-for-like comparison.
+// container; with a shared PID namespace both run a process as the pod's
+// PID 1 (cradle its PID holder, containerd pause), the like-for-like
+// comparison.
 var Variants = []Variant{
 	{Name: "pid-container", PID: runtimeapi.NamespaceMode_CONTAINER,
 		Title: "PID namespace per container (cradle: no infra process; containerd: pause container)"},
 	{Name: "pid-pod", PID: runtimeapi.NamespaceMode_POD,
-		Title: "shared PID namespace (both runtimes run an infra/pause container)"},
+		Title: "shared PID namespace (cradle: its PID holder; containerd: pause container)"},
 }
 
 // ParseVariants parses a comma-separated list of variant names.
