@@ -181,6 +181,7 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 			return "", err
 		}
 	}
+	failpoint.Hit("run:after-infra")
 	tInfra := time.Now()
 	// Plugins see the pod before anyone else can: it is still CREATING, so
 	// it is not listed and takes no containers until the hook returns.

@@ -115,7 +115,7 @@ func TestCNIFailures(t *testing.T) {
 // kill -9 at each step of RunPodSandbox (and while a plugin hangs), then
 // restart: nothing stays allocated, and the kubelet's retry works.
 func TestCrashDuringRunPodSandbox(t *testing.T) {
-	for _, fp := range []string{"run:after-record", "run:after-pin", "run:after-cni", "hang-ADD"} {
+	for _, fp := range []string{"run:after-record", "run:after-pin", "run:after-cni", "run:after-infra", "hang-ADD"} {
 		t.Run(fp, func(t *testing.T) {
 			var d *daemon
 			if fp == "hang-ADD" {
@@ -125,6 +125,10 @@ func TestCrashDuringRunPodSandbox(t *testing.T) {
 				d = newDaemon(t, withEnv("CRADLE_TEST_FAILPOINTS="+fp))
 			}
 			cfg := d.podConfig(t, "crash")
+			if fp == "run:after-infra" {
+				// With a PID holder running when the daemon dies.
+				cfg.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
+			}
 			errc := make(chan error, 1)
 			go func() {
 				_, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg})
@@ -144,6 +148,9 @@ func TestCrashDuringRunPodSandbox(t *testing.T) {
 			}
 			if err := <-errc; err == nil {
 				t.Fatal("RunPodSandbox succeeded across a crash")
+			}
+			if fp == "run:after-infra" && len(d.holderPids()) != 1 {
+				t.Fatalf("no pid holder running at the crash: %v", d.holderPids())
 			}
 			d.env = nil // restart without the failpoint
 			d.start()
