@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path"
 	"time"
 
@@ -57,7 +58,29 @@ func (m *Manager) startPIDHolder(sb *sandbox.Sandbox) error {
 	if err := sb.Update(m.putSandbox, func(r *sandbox.Record) { r.InfraPid, r.PIDHolder = h.Pid, true }); err != nil {
 		return crierr.ToStatus(err, "persist sandbox")
 	}
+	m.watchPIDHolder(sb, h)
 	return nil
+}
+
+// watchPIDHolder marks the pod NOTREADY when its PID holder exits, as an
+// exited pause container would: the kernel killed the pod's processes with
+// it, and the kubelet then makes a new sandbox.
+func (m *Manager) watchPIDHolder(sb *sandbox.Sandbox, h netns.PIDHolder) {
+	go func() {
+		if err := h.WaitExit(context.Background()); err != nil {
+			slog.Warn("watch pid holder", "sandbox", sb.ID(), "pid", h.Pid, "error", err)
+			return
+		}
+		// Only a ready pod: one still being created is finished by
+		// RunPodSandbox, and Stop marks its own.
+		if sb.Get().State != sandbox.Ready {
+			return
+		}
+		slog.Warn("pid holder exited: pod sandbox is NOTREADY", "sandbox", sb.ID(), "pid", h.Pid)
+		if _, err := sb.Transition(m.putSandbox, sandbox.NotReady, nil); err != nil {
+			slog.Error("mark pod sandbox NOTREADY", "sandbox", sb.ID(), "error", err)
+		}
+	}()
 }
 
 // startInfra runs the pause container that holds the pod's PID namespace.

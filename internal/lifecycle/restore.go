@@ -73,8 +73,10 @@ func (m *Manager) reconcileSandboxes() {
 				lost = "namespace pin " + p + " is gone"
 			}
 		}
-		if _, ok := m.pins.PIDHolderOf(r.ID); r.PIDHolder && !ok {
+		if h, ok := m.pins.PIDHolderOf(r.ID); r.PIDHolder && !ok {
 			lost = "pid holder exited"
+		} else if r.PIDHolder {
+			m.watchPIDHolder(sb, h)
 		}
 		if r.InfraID != "" {
 			if c, err := m.containers.Get(r.InfraID); err != nil || c.Get().State == runtimeapi.ContainerState_CONTAINER_EXITED {

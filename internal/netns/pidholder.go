@@ -2,6 +2,7 @@ package netns
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,11 +114,17 @@ func (m *Manager) StartPIDHolder(id string, p Pins, cgroup string) (_ PIDHolder,
 		// daemon, whose restart finds it by its record.
 		SysProcAttr: &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Setsid: true},
 	}
-	stdout, err := cmd.StdoutPipe()
+	// A pipe of our own, not StdoutPipe: Wait, which reaps it, would close
+	// that one, maybe before an error message was read.
+	stdout, w, err := os.Pipe()
 	if err != nil {
-		return PIDHolder{}, err
+		return PIDHolder{}, fmt.Errorf("start pid holder: %w", err)
 	}
-	if err := startIn(cmd, p); err != nil {
+	defer stdout.Close()
+	cmd.Stdout = w
+	err = startIn(cmd, p)
+	w.Close()
+	if err != nil {
 		return PIDHolder{}, fmt.Errorf("start pid holder: %w", err)
 	}
 	go func() { _ = cmd.Wait() }() // reap it while this daemon is its parent
@@ -314,6 +321,46 @@ func (h PIDHolder) kill() error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("pid %d still runs %s after SIGKILL", h.Pid, holderReadyTimeout)
 		}
+	}
+}
+
+// WaitExit returns once the holder exited, or with ctx's error. It takes
+// no OS thread while it waits: the pidfd is polled by the runtime's
+// netpoller.
+func (h PIDHolder) WaitExit(ctx context.Context) error {
+	fd, err := unix.PidfdOpen(h.Pid, unix.PIDFD_NONBLOCK)
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pidfd_open %d: %w", h.Pid, err)
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	if !h.alive() { // checked once the pidfd pins the process
+		return nil
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("pidfd %d: %w", h.Pid, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		polled := false
+		// Called again once the pidfd is readable, which it is on exit.
+		done <- rc.Read(func(uintptr) bool {
+			ready := polled
+			polled = true
+			return ready
+		})
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		_ = f.Close()
+		<-done
+		return ctx.Err()
 	}
 }
 

@@ -1,11 +1,14 @@
 package netns
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -77,8 +80,26 @@ func TestPIDHolder(t *testing.T) {
 			t.Errorf("holder does not handle %v", sig)
 		}
 	}
+	cctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.WaitExit(cctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitExit with a live holder and a cancelled context = %v", err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- h.WaitExit(context.Background()) }()
 	if err := m.StopPIDHolder(id); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Errorf("WaitExit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("WaitExit did not return after the holder was killed")
+	}
+	if err := h.WaitExit(context.Background()); err != nil {
+		t.Errorf("WaitExit on an exited holder: %v", err)
 	}
 	if _, ok := m.PIDHolderOf(id); ok || h.alive() {
 		t.Errorf("holder still runs after StopPIDHolder")

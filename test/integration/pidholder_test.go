@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -149,4 +151,47 @@ func (d *daemon) containerStatusPid(t *testing.T, id string) int {
 		t.Fatalf("no pid in the verbose status: %v", err)
 	}
 	return info.Pid
+}
+
+// A PID holder that dies takes the pod's processes with it, and the pod
+// becomes NOTREADY, as with an exited pause container; also when the
+// holder outlived a daemon restart.
+func TestPIDHolderDeathMarksPodNotReady(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			d := newDaemon(t)
+			d.pull(t, busybox)
+			cfg := d.podConfig(t, "holderdeath")
+			cfg.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
+			pod := d.runPod(t, cfg)
+			c := containerConfig("main", reaperInit...)
+			c.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
+			ctr := d.startContainer(t, pod, cfg, c)
+			if restart {
+				d.kill9()
+				d.start()
+			}
+			holders := d.holderPids()
+			if len(holders) != 1 {
+				t.Fatalf("pid holders: %v", holders)
+			}
+			if err := syscall.Kill(holders[0], syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 20*time.Second, func() string {
+				st, err := d.rt.PodSandboxStatus(ctx(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod})
+				if err != nil {
+					return err.Error()
+				}
+				if s := st.GetStatus().GetState(); s != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+					return "pod is " + s.String()
+				}
+				if s := d.containerStatus(t, ctr).GetState(); s != runtimeapi.ContainerState_CONTAINER_EXITED {
+					return "container is " + s.String()
+				}
+				return ""
+			})
+			d.removePod(t, pod)
+		})
+	}
 }
