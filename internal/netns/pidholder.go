@@ -146,9 +146,10 @@ func (m *Manager) StartPIDHolder(id string, p Pins, cgroup string) (_ PIDHolder,
 	if err := writeHolder(m.holderPath(id), h); err != nil {
 		return PIDHolder{}, err
 	}
-	if err := h.joinCgroup(); err != nil {
-		return PIDHolder{}, err
-	}
+	// Its cgroup is made while it starts up: it runs nothing of the pod's
+	// before it is ready.
+	joined := make(chan error, 1)
+	go func() { joined <- h.joinCgroup() }()
 	ready := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(stdout).ReadString('\n')
@@ -158,12 +159,19 @@ func (m *Manager) StartPIDHolder(id string, p Pins, cgroup string) (_ PIDHolder,
 		ready <- err
 	}()
 	select {
-	case err := <-ready:
+	case err = <-ready:
 		if err != nil {
-			return PIDHolder{}, fmt.Errorf("pid holder of sandbox %s: %w", id, err)
+			err = fmt.Errorf("pid holder of sandbox %s: %w", id, err)
 		}
 	case <-time.After(holderReadyTimeout):
-		return PIDHolder{}, fmt.Errorf("pid holder of sandbox %s: not ready after %s", id, holderReadyTimeout)
+		err = fmt.Errorf("pid holder of sandbox %s: not ready after %s", id, holderReadyTimeout)
+	}
+	// Before any cleanup removes the cgroup.
+	if jerr := <-joined; err == nil {
+		err = jerr
+	}
+	if err != nil {
+		return PIDHolder{}, err
 	}
 	return h, nil
 }
