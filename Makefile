@@ -8,7 +8,15 @@ LDFLAGS   := -X github.com/cradle-runtime/cradle/internal/version.Version=$(VERS
 
 build:
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/cradle ./cmd/cradle
-	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/cradle-pod-init ./cmd/cradle-pod-init
+	@# The PID holder (cmd/cradle-pod-init); without a C compiler the daemon
+	@# runs its own binary in its place (internal/podinit), at more memory.
+	@if command -v $(CC) >/dev/null 2>&1; then \
+		echo "$(CC) -O2 -s -o bin/cradle-pod-init cmd/cradle-pod-init/pod-init.c"; \
+		$(CC) -O2 -s -Wall -Werror -o bin/cradle-pod-init cmd/cradle-pod-init/pod-init.c; \
+	else \
+		echo "no C compiler ($(CC)): bin/cradle-pod-init not built, pid holders run bin/cradle" >&2; \
+		rm -f bin/cradle-pod-init; \
+	fi
 
 deps:
 	hack/install-deps.sh

@@ -72,6 +72,33 @@ func TestSharedPIDNamespace(t *testing.T) {
 	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", holder)); filepath.Base(exe) != "cradle-pod-init" {
 		t.Errorf("pid holder runs %s", exe)
 	}
+	// It survives what would end a process by default, and reaps orphans.
+	// Pending standard signals are taken lowest first, so once the orphan
+	// (SIGCHLD) is reaped the holder has had every signal sent before.
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM} {
+		if err := syscall.Kill(holder, sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	children := func() string {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", holder, holder))
+		return strings.TrimSpace(string(b))
+	}
+	if resp, err := d.execSync(t, ctr, 10, "sh", "-c", "sleep 2 &"); err != nil || resp.GetExitCode() != 0 {
+		t.Fatalf("exec: %v", err)
+	}
+	if children() == "" {
+		t.Error("an orphan of the pod was not reparented to the pid holder")
+	}
+	eventually(t, 20*time.Second, func() string {
+		if c := children(); c != "" {
+			return "the pid holder has not reaped " + c
+		}
+		return ""
+	})
+	if got := d.holderPids(); len(got) != 1 || got[0] != holder {
+		t.Fatalf("pid holder after signals: %v, want %d", got, holder)
+	}
 	if n := conmons(d); n != 2 {
 		t.Errorf("%d conmon processes for two containers: the infra has one", n)
 	}
