@@ -93,7 +93,10 @@ type Handler struct {
 	Path        string   `toml:"path" comment:"Path of the runtime binary (oci) or of the shim (vm); empty inherits the default handler's, if it is of the same type."`
 	RuntimePath string   `toml:"runtime_path" comment:"vm handlers of a runc-based shim: the OCI runtime the shim runs (its BinaryName option); empty sends the shim no runc options (Kata, gVisor)."`
 	MonitorEnv  []string `toml:"monitor_env" comment:"Extra KEY=value environment for the handler's monitor (conmon) or shim."`
-	RuntimeArgs []string `toml:"runtime_args" comment:"oci handlers: extra global arguments for the runtime, before its subcommand (such as --debug)."`
+	// MonitorCgroup keeps monitors out of the daemon's cgroup, as CRI-O's
+	// conmon_cgroup and containerd's ShimCgroup do.
+	MonitorCgroup string   `toml:"monitor_cgroup" comment:"cgroupfs path (such as /cradle-monitors) the handler's conmon or shim processes are moved into; empty keeps them in the daemon's cgroup. cgroupfs driver only."`
+	RuntimeArgs   []string `toml:"runtime_args" comment:"oci handlers: extra global arguments for the runtime, before its subcommand (such as --debug)."`
 	// PrivilegedWithoutHostDevices keeps host devices out of privileged containers.
 	PrivilegedWithoutHostDevices bool     `toml:"privileged_without_host_devices" comment:"Privileged containers of this handler get no host devices (as for VM runtimes, whose guests have their own)."`
 	Root                         string   `toml:"root" comment:"Runtime state directory; empty means <runroot>/runtime/<handler name>."`

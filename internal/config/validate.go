@@ -97,6 +97,13 @@ func (c *Config) check() []keyError {
 				v.bad(hk("monitor_env"), "%q is not KEY=value", kv)
 			}
 		}
+		switch mc := h.MonitorCgroup; {
+		case mc == "":
+		case r.CgroupDriver == CgroupDriverSystemd:
+			v.bad(hk("monitor_cgroup"), "applies to the cgroupfs driver only")
+		case !filepath.IsAbs(mc) || filepath.Clean(mc) != mc || mc == "/":
+			v.bad(hk("monitor_cgroup"), "%q must be a clean absolute cgroupfs path below the root", mc)
+		}
 		v.oneOf(hk("infra_container"), h.InfraContainer, "", InfraAuto, InfraAlways)
 		if slices.Contains(h.AllowedAnnotations, "") {
 			v.bad(hk("allowed_annotations"), "empty annotation name")

@@ -132,6 +132,7 @@ func (m *Manager) newRuntime(name string) runtime.Runtime {
 			StateDir: filepath.Join(cfg.RunRoot, "shims", name),
 			OnExit:   m.onExit,
 			Env:      h.MonitorEnv,
+			Cgroup:   h.MonitorCgroup,
 		}
 		if h.RuntimePath != "" {
 			o.RuncOptions = &shim.RuncOptions{
@@ -143,7 +144,7 @@ func (m *Manager) newRuntime(name string) runtime.Runtime {
 		return shim.New(context.Background(), name, h.Path, o)
 	}
 	rt := conmon.New(context.Background(), name, h.Path, cfg.HandlerRoot(name), m.monitor)
-	rt.Env, rt.Args = h.MonitorEnv, h.RuntimeArgs
+	rt.Env, rt.Args, rt.Cgroup = h.MonitorEnv, h.RuntimeArgs, h.MonitorCgroup
 	return rt
 }
 

@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/fs"
 )
 
 // RemoveCgroup removes a cgroupfs path from every mounted hierarchy. runc
@@ -28,4 +31,19 @@ func RemoveCgroup(path string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// JoinCgroup moves pid into the cgroupfs path in every hierarchy,
+// creating it if needed. It places a monitor (conmon or a shim) where the
+// handler's monitor_cgroup says, before the monitor forks anything, so
+// that its children start there too.
+func JoinCgroup(path string, pid int) error {
+	m, err := fs.NewManager(&cgroups.Cgroup{Path: path, Resources: &cgroups.Resources{SkipDevices: true}}, nil)
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %w", path, err)
+	}
+	if err := m.Apply(pid); err != nil {
+		return fmt.Errorf("move %d into cgroup %s: %w", pid, path, err)
+	}
+	return nil
 }
