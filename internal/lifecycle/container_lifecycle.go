@@ -30,9 +30,11 @@ func (m *Manager) StartContainer(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := m.startContainer(ctx, c); err != nil {
 		return err
 	}
+	m.obs.ContainerStarted(time.Since(start))
 	return nil
 }
 
@@ -208,6 +210,9 @@ func (m *Manager) recordExit(c *container.Container, e runtime.Exit) {
 	if err != nil {
 		slog.Error("record container exit", "container", e.ID, "error", err)
 		return
+	}
+	if changed && e.OOMKilled {
+		m.obs.OOMKilled()
 	}
 	r := c.Get()
 	if r.Infra {

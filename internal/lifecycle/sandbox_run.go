@@ -194,6 +194,7 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 	slog.Info("pod sandbox ready", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName(),
 		"pin", tPin.Sub(t0).Round(time.Microsecond), "network", tNet.Sub(tPin).Round(time.Microsecond),
 		"infra", tInfra.Sub(tNet).Round(time.Microsecond), "total", time.Since(t0).Round(time.Microsecond))
+	m.obs.PodStarted(time.Since(t0))
 	return id, nil
 }
 

@@ -38,25 +38,29 @@ type Server struct {
 // New builds the server and restores state from disk.
 func New(cfg *config.Config) (*Server, error) {
 	s := &Server{cfg: cfg}
+	// First, so every domain package reports to it; it reads the states
+	// only at a scrape, which the endpoint started last can serve.
+	s.metrics = metrics.New(func() (map[string]int, map[string]int) { return s.lc.StateCounts() })
 	var err error
 	s.images, err = image.New(image.Options{
 		Root: filepath.Join(cfg.Root, "storage"), RunRoot: filepath.Join(cfg.RunRoot, "storage"),
 		Driver: cfg.Image.StorageDriver, RegistriesConf: cfg.Image.RegistriesConf,
 		RegistriesDir: cfg.Image.RegistriesD, PolicyPath: cfg.Image.SignaturePolicy,
 		PauseImage: cfg.Image.PauseImage, ProgressTimeout: cfg.Image.PullProgressTimeout.Std(),
+		Observer: s.metrics,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.net, err = network.New(network.Options{
 		ConfDir: cfg.Network.CNIConfDir, PluginDirs: cfg.Network.CNIPluginDirs,
-		CacheDir: cfg.CNICacheDir(), NetworkName: cfg.Network.NetworkName,
+		CacheDir: cfg.CNICacheDir(), NetworkName: cfg.Network.NetworkName, Observer: s.metrics,
 	})
 	if err != nil {
 		s.images.Shutdown()
 		return nil, err
 	}
-	s.lc, err = lifecycle.New(lifecycle.Options{Config: cfg, Images: s.images, Net: s.net, Event: s.emit})
+	s.lc, err = lifecycle.New(lifecycle.Options{Config: cfg, Images: s.images, Net: s.net, Event: s.emit, Observer: s.metrics})
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -71,7 +75,6 @@ func New(cfg *config.Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.metrics = metrics.New(s.lc.StateCounts)
 	if a := cfg.Metrics.Address; a != "" {
 		if s.stopMetric, err = s.metrics.Serve(a, cfg.Metrics.Pprof); err != nil {
 			s.Close()
