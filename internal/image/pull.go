@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/observe"
+	"go.opentelemetry.io/otel/attribute"
 	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
@@ -169,7 +171,11 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth
 	start := time.Now()
 	var pulled uint64
 	// By host alone: a label per reference would grow without bound.
-	defer func() { s.obs.ImagePulled(reference.Domain(named), pulled, time.Since(start), retErr) }()
+	ctx, span := observe.StartSpan(ctx, "image pull", attribute.String("image.name", named.String()))
+	defer func() {
+		observe.EndSpan(span, retErr)
+		s.obs.ImagePulled(reference.Domain(named), pulled, time.Since(start), retErr)
+	}()
 	where := s.registryDesc(named)
 	fail := func(err error) error {
 		return fmt.Errorf("pull %s from %s: %w", named, where, classifyPullError(err))

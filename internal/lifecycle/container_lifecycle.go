@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/failpoint"
+	"github.com/cradle-runtime/cradle/internal/observe"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/cradle-runtime/cradle/internal/crierr"
 
@@ -68,7 +70,11 @@ func (m *Manager) startContainer(ctx context.Context, c *container.Container) er
 	failpoint.Hit("start:before-runtime")
 	// The process may run, and even exit, before `runtime start` returns.
 	startedAt := time.Now().UnixNano()
-	if err := rt.Start(context.WithoutCancel(ctx), r.ID); err != nil {
+	sctx, span := observe.StartSpan(context.WithoutCancel(ctx), "runtime start",
+		attribute.String("container.id", r.ID), attribute.String("runtime.handler", r.Handler))
+	err = rt.Start(sctx, r.ID)
+	observe.EndSpan(span, err)
+	if err != nil {
 		// The container can't run; report it as exited with the reason.
 		_, _ = c.Transition(m.putContainer, runtimeapi.ContainerState_CONTAINER_EXITED, func(r *container.Record) {
 			r.FinishedAt, r.ExitCode = time.Now().UnixNano(), 128

@@ -20,6 +20,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/cradle-runtime/cradle/internal/observe"
 	"github.com/fsnotify/fsnotify"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Options configure the CNI manager.
@@ -251,7 +252,9 @@ func (m *Manager) Setup(ctx context.Context, p *Pod) (*Attachment, error) {
 	addCtx, cancel := context.WithTimeout(ctx, cniTimeout)
 	defer cancel()
 	start := time.Now()
+	addCtx, span := observe.StartSpan(addCtx, "CNI ADD", attribute.String("cni.network", list.Name))
 	res, err := m.cni.AddNetworkList(addCtx, list, rt)
+	observe.EndSpan(span, err)
 	m.obs.CNI(observe.CNIAdd, time.Since(start), err)
 	if err != nil {
 		// Release anything a plugin early in the chain allocated.
@@ -300,7 +303,9 @@ func (m *Manager) Teardown(ctx context.Context, p *Pod, a *Attachment) error {
 	ctx, cancel := context.WithTimeout(ctx, cniTimeout)
 	defer cancel()
 	start := time.Now()
+	ctx, span := observe.StartSpan(ctx, "CNI DEL", attribute.String("cni.network", list.Name))
 	err := m.cni.DelNetworkList(ctx, list, p.runtimeConf())
+	observe.EndSpan(span, err)
 	if err != nil && isNotFound(err) {
 		m.obs.CNI(observe.CNIDel, time.Since(start), nil)
 		slog.Info("CNI DEL: already gone", "sandbox", p.ID, "error", err)

@@ -1,6 +1,8 @@
-// Package observe is the narrow interface through which the domain
-// packages report what the metrics count: they call it without knowing of
-// Prometheus, and a daemon without metrics passes Nop.
+// Package observe is how the domain packages report what the operator
+// watches: Observer for what the metrics count (they call it without
+// knowing of Prometheus; a daemon without metrics passes Nop), and
+// StartSpan for the trace spans of a call's steps (OpenTelemetry's API,
+// which is a no-op until the daemon installs an exporter).
 package observe
 
 import "time"

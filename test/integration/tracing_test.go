@@ -1,0 +1,198 @@
+package integration
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"testing"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// otlpReceiver is an in-process OTLP/gRPC trace collector.
+type otlpReceiver struct {
+	coltracepb.UnimplementedTraceServiceServer
+	mu       sync.Mutex
+	spans    []*tracepb.Span
+	services map[string]bool // service.name of the resources seen
+}
+
+func (r *otlpReceiver) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rs := range req.GetResourceSpans() {
+		for _, kv := range rs.GetResource().GetAttributes() {
+			if kv.GetKey() == "service.name" {
+				r.services[kv.GetValue().GetStringValue()] = true
+			}
+		}
+		for _, ss := range rs.GetScopeSpans() {
+			r.spans = append(r.spans, ss.GetSpans()...)
+		}
+	}
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+// startReceiver listens on 127.0.0.1:0 until the test ends.
+func startReceiver(t *testing.T) (*otlpReceiver, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &otlpReceiver{services: map[string]bool{}}
+	srv := grpc.NewServer()
+	coltracepb.RegisterTraceServiceServer(srv, r)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
+	return r, l.Addr().String()
+}
+
+func (r *otlpReceiver) snapshot() []*tracepb.Span {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*tracepb.Span(nil), r.spans...)
+}
+
+// spanTree indexes received spans by ID and by name.
+type spanTree struct {
+	byID   map[string]*tracepb.Span
+	byName map[string][]*tracepb.Span
+}
+
+func newSpanTree(spans []*tracepb.Span) spanTree {
+	st := spanTree{byID: map[string]*tracepb.Span{}, byName: map[string][]*tracepb.Span{}}
+	for _, s := range spans {
+		st.byID[hex.EncodeToString(s.GetSpanId())] = s
+		st.byName[s.GetName()] = append(st.byName[s.GetName()], s)
+	}
+	return st
+}
+
+// children are the names of the spans whose parent is p, sorted.
+func (st spanTree) children(p *tracepb.Span) []string {
+	var out []string
+	for _, s := range st.byID {
+		if string(s.GetParentSpanId()) == string(p.GetSpanId()) {
+			out = append(out, s.GetName())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// one is the only span named name, or fails the test.
+func (st spanTree) one(t *testing.T, name string) *tracepb.Span {
+	t.Helper()
+	if n := len(st.byName[name]); n != 1 {
+		names := make([]string, 0, len(st.byName))
+		for k := range st.byName {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		t.Fatalf("%d spans named %q; got spans %q", n, name, names)
+	}
+	return st.byName[name][0]
+}
+
+// wantChildren fails unless p's children include each of want.
+func (st spanTree) wantChildren(t *testing.T, p *tracepb.Span, want ...string) {
+	t.Helper()
+	have := st.children(p)
+	for _, w := range want {
+		if !contains(have, w) {
+			t.Errorf("span %q has children %q, want %q among them", p.GetName(), have, w)
+		}
+	}
+}
+
+// Each CRI call is a server span continuing the caller's trace, with the
+// steps of RunPodSandbox (pin, CNI ADD, the infra container's pull, runtime
+// create and start), CreateContainer and StartContainer as its children;
+// the spans still batched at shutdown are flushed before the daemon exits.
+func TestTracingSpans(t *testing.T) {
+	rcv, addr := startReceiver(t)
+	d := newDaemon(t, withConfig(fmt.Sprintf("[tracing]\nendpoint = %q\ninsecure = true\nservice_name = \"cradle-test\"", addr)))
+	d.pull(t, busybox)
+
+	// The kubelet's trace, as its otelgrpc client would send it.
+	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	cctx := metadata.AppendToOutgoingContext(ctx(t), "traceparent", "00-"+traceID+"-"+parentID+"-01")
+	cfg := d.podConfig(t, "traced")
+	// A shared PID namespace needs the infra container: a runtime create
+	// and start inside RunPodSandbox.
+	cfg.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
+	resp, err := d.rt.RunPodSandbox(cctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatalf("RunPodSandbox: %v", err)
+	}
+	pod := resp.GetPodSandboxId()
+	cc := containerConfig("traced", "sleep", "1000")
+	cc.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD
+	cr, err := d.rt.CreateContainer(ctx(t), &runtimeapi.CreateContainerRequest{PodSandboxId: pod, Config: cc, SandboxConfig: cfg})
+	if err != nil {
+		d.removePod(t, pod)
+		t.Fatalf("CreateContainer: %v", err)
+	}
+	if _, err := d.rt.StartContainer(ctx(t), &runtimeapi.StartContainerRequest{ContainerId: cr.GetContainerId()}); err != nil {
+		t.Errorf("StartContainer: %v", err)
+	}
+	d.removePod(t, pod)
+	// Straight after the last calls: their spans are still in the batch
+	// (it exports every 5s), so only the flush at shutdown delivers them.
+	d.stop()
+
+	st := newSpanTree(rcv.snapshot())
+	run := st.one(t, "runtime.v1.RuntimeService/RunPodSandbox")
+	if got := hex.EncodeToString(run.GetTraceId()); got != traceID {
+		t.Errorf("RunPodSandbox trace %s, want the caller's %s", got, traceID)
+	}
+	if got := hex.EncodeToString(run.GetParentSpanId()); got != parentID {
+		t.Errorf("RunPodSandbox parent %s, want the caller's span %s", got, parentID)
+	}
+	if run.GetKind() != tracepb.Span_SPAN_KIND_SERVER {
+		t.Errorf("RunPodSandbox span kind %v", run.GetKind())
+	}
+	st.wantChildren(t, run, "pin namespaces", "CNI ADD", "start infra container")
+	infra := st.one(t, "start infra container")
+	st.wantChildren(t, infra, "image pull", "runtime create", "runtime start")
+	for _, s := range st.byID {
+		if s.GetEndTimeUnixNano() < s.GetStartTimeUnixNano() {
+			t.Errorf("span %q ends before it starts", s.GetName())
+		}
+	}
+
+	pull := st.one(t, "runtime.v1.ImageService/PullImage")
+	st.wantChildren(t, pull, "image pull")
+	create := st.one(t, "runtime.v1.RuntimeService/CreateContainer")
+	st.wantChildren(t, create, "runtime create")
+	start := st.one(t, "runtime.v1.RuntimeService/StartContainer")
+	st.wantChildren(t, start, "runtime start")
+	stop := st.one(t, "runtime.v1.RuntimeService/StopPodSandbox")
+	st.wantChildren(t, stop, "CNI DEL")
+	st.one(t, "runtime.v1.RuntimeService/RemovePodSandbox")
+	// Spans not started by a caller's trace begin traces of their own.
+	if string(create.GetTraceId()) == string(run.GetTraceId()) {
+		t.Error("CreateContainer, sent without a trace, joined RunPodSandbox's")
+	}
+	rcv.mu.Lock()
+	services := rcv.services
+	rcv.mu.Unlock()
+	if !services["cradle-test"] || len(services) != 1 {
+		t.Errorf("service names %v, want only cradle-test", services)
+	}
+	for _, name := range []string{"CNI ADD", "runtime create", "runtime start", "pin namespaces"} {
+		for _, s := range st.byName[name] {
+			if s.GetStatus().GetCode() == tracepb.Status_STATUS_CODE_ERROR {
+				t.Errorf("span %q failed: %s", name, s.GetStatus().GetMessage())
+			}
+		}
+	}
+}
