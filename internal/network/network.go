@@ -305,12 +305,15 @@ func (m *Manager) Teardown(ctx context.Context, p *Pod, a *Attachment) error {
 	start := time.Now()
 	ctx, span := observe.StartSpan(ctx, "CNI DEL", attribute.String("cni.network", list.Name))
 	err := m.cni.DelNetworkList(ctx, list, p.runtimeConf())
-	observe.EndSpan(span, err)
 	if err != nil && isNotFound(err) {
+		// What is gone is released: a success for the span and the metrics.
+		span.AddEvent("already gone")
+		observe.EndSpan(span, nil)
 		m.obs.CNI(observe.CNIDel, time.Since(start), nil)
 		slog.Info("CNI DEL: already gone", "sandbox", p.ID, "error", err)
 		return nil
 	}
+	observe.EndSpan(span, err)
 	m.obs.CNI(observe.CNIDel, time.Since(start), err)
 	if err != nil {
 		return fmt.Errorf("CNI DEL on network %s: %w", list.Name, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -15,6 +16,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
+
+// withTracing points the daemon at an OTLP receiver, with more settings.
+func withTracing(addr string, extra ...string) option {
+	return withConfig(fmt.Sprintf("[tracing]\nendpoint = %q\ninsecure = true\n%s", addr, strings.Join(extra, "\n")))
+}
 
 // otlpReceiver is an in-process OTLP/gRPC trace collector.
 type otlpReceiver struct {
@@ -119,7 +125,7 @@ func (st spanTree) wantChildren(t *testing.T, p *tracepb.Span, want ...string) {
 // the spans still batched at shutdown are flushed before the daemon exits.
 func TestTracingSpans(t *testing.T) {
 	rcv, addr := startReceiver(t)
-	d := newDaemon(t, withConfig(fmt.Sprintf("[tracing]\nendpoint = %q\ninsecure = true\nservice_name = \"cradle-test\"", addr)))
+	d := newDaemon(t, withTracing(addr, "service_name = \"cradle-test\""))
 	d.pull(t, busybox)
 
 	// The kubelet's trace, as its otelgrpc client would send it.
@@ -193,6 +199,46 @@ func TestTracingSpans(t *testing.T) {
 			if s.GetStatus().GetCode() == tracepb.Status_STATUS_CODE_ERROR {
 				t.Errorf("span %q failed: %s", name, s.GetStatus().GetMessage())
 			}
+		}
+	}
+}
+
+// With sampling_rate_per_million = 0 no trace of cradle's own is sampled,
+// but a call whose caller sampled its trace is traced, and one whose
+// caller did not is not.
+func TestTracingSampling(t *testing.T) {
+	rcv, addr := startReceiver(t)
+	d := newDaemon(t, withTracing(addr, "sampling_rate_per_million = 0"))
+	d.pull(t, busybox)
+
+	const traceID = "0af7651916cd43dd8448eb211c80319c"
+	sampled := metadata.AppendToOutgoingContext(ctx(t), "traceparent", "00-"+traceID+"-b7ad6b7169203331-01")
+	unsampled := metadata.AppendToOutgoingContext(ctx(t), "traceparent", "00-"+traceID+"-b7ad6b7169203332-00")
+	cfg := d.podConfig(t, "sampled")
+	resp, err := d.rt.RunPodSandbox(sampled, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatalf("RunPodSandbox: %v", err)
+	}
+	if _, err := d.rt.ListPodSandbox(unsampled, &runtimeapi.ListPodSandboxRequest{}); err != nil {
+		t.Errorf("ListPodSandbox: %v", err)
+	}
+	d.removePod(t, resp.GetPodSandboxId())
+	d.stop()
+
+	st := newSpanTree(rcv.snapshot())
+	run := st.one(t, "runtime.v1.RuntimeService/RunPodSandbox")
+	st.wantChildren(t, run, "pin namespaces", "CNI ADD")
+	for _, name := range []string{
+		"runtime.v1.ImageService/PullImage", "image pull", "runtime.v1.RuntimeService/Version",
+		"runtime.v1.RuntimeService/ListPodSandbox", "runtime.v1.RuntimeService/StopPodSandbox", "CNI DEL",
+	} {
+		if n := len(st.byName[name]); n != 0 {
+			t.Errorf("%d unsampled %q spans exported", n, name)
+		}
+	}
+	for _, s := range st.byID {
+		if hex.EncodeToString(s.GetTraceId()) != traceID {
+			t.Errorf("span %q of trace %x exported, only the caller's sampled trace was due", s.GetName(), s.GetTraceId())
 		}
 	}
 }
