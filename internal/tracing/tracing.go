@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // Tracing is an installed exporter.
@@ -31,8 +32,12 @@ type Tracing struct {
 // not stop the daemon.
 func Start(cfg config.TracingConfig) (*Tracing, error) {
 	opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(cfg.Endpoint)}
+	// Set either way, so the OTEL_EXPORTER_OTLP_* environment cannot
+	// override the config.
 	if cfg.Insecure {
 		opts = append(opts, otlptracegrpc.WithInsecure())
+	} else {
+		opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(nil)))
 	}
 	exp, err := otlptracegrpc.New(context.Background(), opts...)
 	if err != nil {

@@ -2,17 +2,29 @@ package integration
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -46,15 +58,16 @@ func (r *otlpReceiver) Export(_ context.Context, req *coltracepb.ExportTraceServ
 	return &coltracepb.ExportTraceServiceResponse{}, nil
 }
 
-// startReceiver listens on 127.0.0.1:0 until the test ends.
-func startReceiver(t *testing.T) (*otlpReceiver, string) {
+// startReceiver listens on 127.0.0.1:0 until the test ends, in plain
+// gRPC unless given server options (TLS).
+func startReceiver(t *testing.T, opts ...grpc.ServerOption) (*otlpReceiver, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &otlpReceiver{services: map[string]bool{}}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	coltracepb.RegisterTraceServiceServer(srv, r)
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
@@ -240,5 +253,59 @@ func TestTracingSampling(t *testing.T) {
 		if hex.EncodeToString(s.GetTraceId()) != traceID {
 			t.Errorf("span %q of trace %x exported, only the caller's sampled trace was due", s.GetName(), s.GetTraceId())
 		}
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and returns its PEM file
+// and the server credentials that present it.
+func selfSigned(t *testing.T) (string, credentials.TransportCredentials) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "otlp-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemFile := filepath.Join(t.TempDir(), "otlp.pem")
+	if err := os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return pemFile, credentials.NewServerTLSFromCert(&tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
+}
+
+// Without insecure the exporter speaks TLS, verified against the system's
+// roots (here SSL_CERT_FILE, which Go reads for them).
+func TestTracingTLS(t *testing.T) {
+	pemFile, creds := selfSigned(t)
+	rcv, addr := startReceiver(t, grpc.Creds(creds))
+	d := newDaemon(t, withEnv("SSL_CERT_FILE="+pemFile),
+		withConfig(fmt.Sprintf("[tracing]\nendpoint = %q\ninsecure = false", addr)))
+	if _, err := d.rt.Status(ctx(t), &runtimeapi.StatusRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	d.stop()
+	st := newSpanTree(rcv.snapshot())
+	st.one(t, "runtime.v1.RuntimeService/Status")
+}
+
+// A collector that is not there costs spans, never a call or the shutdown.
+func TestTracingCollectorDown(t *testing.T) {
+	d := newDaemon(t, withTracing(fmt.Sprintf("127.0.0.1:%d", freePort(t))))
+	d.pull(t, busybox)
+	cfg := d.podConfig(t, "untraced")
+	d.removePod(t, d.runPod(t, cfg))
+	start := time.Now()
+	d.stop() // the harness fails the test unless it exits 0 within 30s
+	// The flush gives up after 5s; the rest is the daemon's own shutdown.
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("shutdown took %s with the collector down", took)
 	}
 }
