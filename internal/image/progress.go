@@ -45,7 +45,11 @@ func watchProgress(parent context.Context, timeout time.Duration, log *slog.Logg
 	w := &watchdog{ctx: ctx, events: make(chan types.ProgressProperties, 64), exited: make(chan struct{})}
 	done := make(chan struct{})
 	var once sync.Once
-	w.stop = func() { once.Do(func() { close(done); cancel(nil) }) }
+	// Waits for the watching goroutine: once stop returns, it reads nothing.
+	w.stop = func() {
+		once.Do(func() { close(done); cancel(nil) })
+		<-w.exited
+	}
 
 	tick := time.Second
 	if timeout > 0 && timeout/4 < tick {
@@ -103,7 +107,6 @@ func (w *watchdog) record(p types.ProgressProperties, log *slog.Logger) {
 // copy has returned, its totals are then complete.
 func (w *watchdog) final(log *slog.Logger) (uint64, int) {
 	w.stop()
-	<-w.exited
 	for {
 		select {
 		case p := <-w.events:
