@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -155,8 +156,9 @@ func TestMetricsOperations(t *testing.T) {
 		seriesCheck{"cradle_image_pulls_total", []string{"registry", reg}, 1},
 		seriesCheck{"cradle_image_pull_failures_total", []string{"registry", reg}, 0},
 		seriesCheck{"cradle_image_pull_duration_seconds", []string{"registry", reg}, 1})
-	if v := metricValue(s1, "cradle_image_pull_bytes_total", "registry", reg); v < 100<<10 {
-		t.Errorf("cradle_image_pull_bytes_total{registry=%s} = %v after pulling busybox", reg, v)
+	// A fresh store fetches every blob the manifest names, config included.
+	if v, want := metricValue(s1, "cradle_image_pull_bytes_total", "registry", reg), manifestBytes(t, "e2e-test-images/busybox", "1.29-2"); v != float64(want) {
+		t.Errorf("cradle_image_pull_bytes_total{registry=%s} = %v after pulling busybox, whose blobs are %d bytes", reg, v, want)
 	}
 
 	if _, err := d.img.PullImage(ctx(t), &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: deadReg + "/missing/image:1"}}); err == nil {
@@ -237,6 +239,34 @@ func countCalls(calls []string, prefix string) int {
 		if strings.HasPrefix(c, prefix) {
 			n++
 		}
+	}
+	return n
+}
+
+// manifestBytes sums the blob sizes (config and layers) of an image
+// manifest in the offline registry that the test images come from.
+func manifestBytes(t *testing.T, repo, tag string) int64 {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+mainRegistry+"/v2/"+repo+"/manifests/"+tag, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("manifest of %s:%s: %v", repo, tag, err)
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Config struct{ Size int64 }
+		Layers []struct{ Size int64 }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != http.StatusOK || len(m.Layers) == 0 {
+		t.Fatalf("manifest of %s:%s: %s, %v, %d layers", repo, tag, resp.Status, err, len(m.Layers))
+	}
+	n := m.Config.Size
+	for _, l := range m.Layers {
+		n += l.Size
 	}
 	return n
 }
