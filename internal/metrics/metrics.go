@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/observe"
@@ -43,7 +44,17 @@ type Metrics struct {
 	oomKills, execTimeouts prometheus.Counter
 	cniDur                 *prometheus.HistogramVec
 	cniErrs                *prometheus.CounterVec
+
+	regMu      sync.Mutex
+	registries map[string]bool // registry label values in use
 }
+
+// maxRegistries bounds the registry label: the hosts come from requests,
+// so past this many distinct ones the rest are counted as otherRegistry.
+const (
+	maxRegistries = 64
+	otherRegistry = "(other)"
+)
 
 var _ observe.Observer = (*Metrics)(nil)
 
@@ -53,7 +64,8 @@ var buckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 
 // New registers the collectors; counts may be nil.
 func New(counts Counts) *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		reg:        prometheus.NewRegistry(),
+		registries: map[string]bool{},
 		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "cradle", Subsystem: "cri", Name: "operations_total",
 			Help: "CRI calls by method and gRPC status code.",
@@ -141,6 +153,7 @@ func (m *Metrics) ContainerStarted(d time.Duration) { m.ctrStart.Observe(d.Secon
 
 // ImagePulled implements observe.Observer.
 func (m *Metrics) ImagePulled(registry string, bytes uint64, d time.Duration, err error) {
+	registry = m.registryLabel(registry)
 	m.pulls.WithLabelValues(registry).Inc()
 	m.pullBytes.WithLabelValues(registry).Add(float64(bytes))
 	if err != nil {
@@ -148,6 +161,19 @@ func (m *Metrics) ImagePulled(registry string, bytes uint64, d time.Duration, er
 		return
 	}
 	m.pullDur.WithLabelValues(registry).Observe(d.Seconds())
+}
+
+func (m *Metrics) registryLabel(host string) string {
+	m.regMu.Lock()
+	defer m.regMu.Unlock()
+	if m.registries[host] {
+		return host
+	}
+	if len(m.registries) >= maxRegistries {
+		return otherRegistry
+	}
+	m.registries[host] = true
+	return host
 }
 
 // OOMKilled implements observe.Observer.
