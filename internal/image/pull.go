@@ -170,10 +170,10 @@ func (s *Service) runPull(ctx context.Context, key string, p *pull, named refere
 func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth, pc PullContext) (_ *ImageInfo, retErr error) {
 	start := time.Now()
 	var pulled uint64
-	// By host alone: a label per reference would grow without bound.
 	ctx, span := observe.StartSpan(ctx, "image pull", attribute.String("image.name", named.String()))
 	defer func() {
 		observe.EndSpan(span, retErr)
+		// By host alone: a label per reference would grow without bound.
 		s.obs.ImagePulled(reference.Domain(named), pulled, time.Since(start), retErr)
 	}()
 	where := s.registryDesc(named)
