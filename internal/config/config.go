@@ -64,6 +64,15 @@ type Config struct {
 	Stats     StatsConfig     `toml:"stats" comment:"Container and pod statistics."`
 	NRI       NRIConfig       `toml:"nri" comment:"Node Resource Interface: plugins that observe and adjust pods and containers."`
 	Metrics   MetricsConfig   `toml:"metrics" comment:"Prometheus metrics and profiling over HTTP; off unless address is set."`
+	Tracing   TracingConfig   `toml:"tracing" comment:"OpenTelemetry spans of CRI calls and their steps, exported over OTLP/gRPC; off unless endpoint is set."`
+}
+
+// TracingConfig configures the OpenTelemetry trace exporter.
+type TracingConfig struct {
+	Endpoint               string `toml:"endpoint" comment:"OTLP/gRPC collector as host:port (e.g. \"127.0.0.1:4317\"); empty turns tracing off."`
+	Insecure               bool   `toml:"insecure" comment:"Export without TLS, as to a collector on the node; otherwise TLS verified against the system's roots."`
+	SamplingRatePerMillion int    `toml:"sampling_rate_per_million" comment:"New traces sampled per million, 0 to 1000000; a call whose caller (the kubelet) sent a trace follows its sampling decision."`
+	ServiceName            string `toml:"service_name" comment:"service.name of the exported spans."`
 }
 
 // MetricsConfig configures the metrics endpoint.
@@ -191,6 +200,7 @@ func Default() *Config {
 			PullProgressTimeout: Duration(time.Minute),
 		},
 		Streaming: StreamingConfig{Address: "127.0.0.1:0"},
+		Tracing:   TracingConfig{SamplingRatePerMillion: 1_000_000, ServiceName: "cradle"},
 		Stats:     StatsConfig{CollectionPeriod: Duration(10 * time.Second)},
 		NRI: NRIConfig{
 			Enable:           true,

@@ -195,6 +195,10 @@ func TestLoadInvalidValues(t *testing.T) {
 		{"nri socket_path", "[nri]\nsocket_path = \"nri.sock\"\n", 2, "nri.socket_path", "must be absolute"},
 		{"nri plugin_path", "[nri]\nplugin_path = \"\"\n", 2, "nri.plugin_path", "must be set"},
 		{"nri timeout", "[nri]\nplugin_request_timeout = \"0s\"\n", 2, "nri.plugin_request_timeout", "not positive"},
+		{"tracing endpoint", "[tracing]\nendpoint = \"collector\"\n", 2, "tracing.endpoint", "not host:port"},
+		{"tracing insecure", "[tracing]\ninsecure = true\n", 2, "tracing.insecure", "needs tracing.endpoint"},
+		{"tracing sampling", "[tracing]\nsampling_rate_per_million = 1000001\n", 2, "tracing.sampling_rate_per_million", "not between 0 and 1000000"},
+		{"tracing service_name", "[tracing]\nservice_name = \"\"\n", 2, "tracing.service_name", "is empty"},
 		{"table type", "runtime = 1\n", 1, "runtime", "want a table"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

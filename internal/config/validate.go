@@ -146,6 +146,17 @@ func (c *Config) check() []keyError {
 	} else if c.Metrics.Pprof {
 		v.bad(toml.Key{"metrics", "pprof"}, "needs metrics.address: pprof is served on the metrics endpoint")
 	}
+	if c.Tracing.Endpoint != "" {
+		v.hostPort(toml.Key{"tracing", "endpoint"}, c.Tracing.Endpoint)
+	} else if c.Tracing.Insecure {
+		v.bad(toml.Key{"tracing", "insecure"}, "needs tracing.endpoint: it says how spans reach the collector")
+	}
+	if r := c.Tracing.SamplingRatePerMillion; r < 0 || r > 1_000_000 {
+		v.bad(toml.Key{"tracing", "sampling_rate_per_million"}, "%d is not between 0 and 1000000", r)
+	}
+	if c.Tracing.ServiceName == "" {
+		v.bad(toml.Key{"tracing", "service_name"}, "is empty")
+	}
 	v.hostPort(toml.Key{"streaming", "address"}, c.Streaming.Address)
 	return v.errs
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/observe"
+	"go.opentelemetry.io/otel/attribute"
 	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
@@ -165,8 +167,15 @@ func (s *Service) runPull(ctx context.Context, key string, p *pull, named refere
 	p.cancel()
 }
 
-func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth, pc PullContext) (*ImageInfo, error) {
+func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth, pc PullContext) (_ *ImageInfo, retErr error) {
 	start := time.Now()
+	var pulled uint64
+	ctx, span := observe.StartSpan(ctx, "image pull", attribute.String("image.name", named.String()))
+	defer func() {
+		observe.EndSpan(span, retErr)
+		// By host alone: a label per reference would grow without bound.
+		s.obs.ImagePulled(reference.Domain(named), pulled, time.Since(start), retErr)
+	}()
 	where := s.registryDesc(named)
 	fail := func(err error) error {
 		return fmt.Errorf("pull %s from %s: %w", named, where, classifyPullError(err))
@@ -204,8 +213,12 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth
 		ProgressInterval: time.Second,
 		Progress:         w.events,
 	})
+	// Read before the cause: final stops the watchdog, which cancels w.ctx.
+	cause := context.Cause(w.ctx)
+	bytes, blobs := w.final(log)
+	pulled = bytes
 	if err != nil {
-		if cause := context.Cause(w.ctx); cause != nil && ctx.Err() == nil {
+		if cause != nil && ctx.Err() == nil {
 			err = fmt.Errorf("%w (%w)", cause, err)
 		}
 		log.Warn("pull failed", "duration", time.Since(start).Round(time.Millisecond), "error", err)
@@ -215,7 +228,6 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth
 	if err != nil {
 		return nil, fmt.Errorf("look up pulled image %s: %w", named, err)
 	}
-	bytes, blobs := w.totals()
 	log.Info("pulled image", "id", img.ID, "duration", time.Since(start).Round(time.Millisecond), "bytes", bytes, "blobs", blobs)
 	return s.info(img)
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/observe"
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
@@ -21,17 +22,19 @@ import (
 type Options struct {
 	Root            string // graph root
 	RunRoot         string
-	Driver          string        // "overlay", "vfs", or "" for overlay with a vfs fallback
-	RegistriesConf  string        // containers-registries.conf(5)
-	RegistriesDir   string        // containers-registries.d(5)
-	PolicyPath      string        // containers-policy.json(5)
-	PauseImage      string        // pinned: never reported as removable
-	ProgressTimeout time.Duration // 0: pulls never time out for lack of progress
+	Driver          string           // "overlay", "vfs", or "" for overlay with a vfs fallback
+	RegistriesConf  string           // containers-registries.conf(5)
+	RegistriesDir   string           // containers-registries.d(5)
+	PolicyPath      string           // containers-policy.json(5)
+	PauseImage      string           // pinned: never reported as removable
+	ProgressTimeout time.Duration    // 0: pulls never time out for lack of progress
+	Observer        observe.Observer // told of every pull; nil observes nothing
 }
 
 // Service is the image store.
 type Service struct {
 	opts  Options
+	obs   observe.Observer
 	store storage.Store
 	sys   *types.SystemContext
 
@@ -52,7 +55,7 @@ func New(opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, store: st, sys: systemContext(opts), pulls: map[string]*pull{}, configs: map[string]*ImageInfo{}}
+	s := &Service{opts: opts, obs: observe.Or(opts.Observer), store: st, sys: systemContext(opts), pulls: map[string]*pull{}, configs: map[string]*ImageInfo{}}
 	// Nothing pulls yet: whatever is in the temp dir is a dead pull's.
 	_ = os.RemoveAll(s.sys.BigFilesTemporaryDir)
 	if err := os.MkdirAll(s.sys.BigFilesTemporaryDir, 0o700); err != nil {

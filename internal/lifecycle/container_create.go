@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/failpoint"
+	"github.com/cradle-runtime/cradle/internal/observe"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/cradle-runtime/cradle/internal/crierr"
 
@@ -197,11 +199,14 @@ func (m *Manager) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec 
 	failpoint.Hit("create:after-record")
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*time.Minute)
 	defer cancel()
+	cctx, span := observe.StartSpan(cctx, "runtime create",
+		attribute.String("container.id", rec.ID), attribute.String("runtime.handler", rec.Handler))
 	created, err := rt.Create(cctx, runtime.CreateOpts{
 		ID: rec.ID, Name: rec.Name, Bundle: bundle, LogPath: rec.LogPath,
 		Terminal: rec.Config.GetTty(), Stdin: rec.Config.GetStdin(), StdinOnce: rec.Config.GetStdinOnce(),
 		LogSizeMax: m.cfg.Runtime.LogSizeMax,
 	})
+	observe.EndSpan(span, err)
 	if err != nil {
 		_ = rt.Delete(context.WithoutCancel(ctx), rec.ID)
 		return nil, crierr.ToStatus(err, "create container")

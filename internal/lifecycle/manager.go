@@ -20,6 +20,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
 	"github.com/cradle-runtime/cradle/internal/nri"
+	"github.com/cradle-runtime/cradle/internal/observe"
 	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/runtime/conmon"
@@ -37,6 +38,9 @@ type Options struct {
 	Net    *network.Manager
 	// Event is told of every container event, for GetContainerEvents.
 	Event func(runtimeapi.ContainerEventType, container.Record)
+	// Observer is told of pod and container starts and OOM kills; nil
+	// observes nothing.
+	Observer observe.Observer
 }
 
 // Manager owns the pod and container records and every change to them.
@@ -50,6 +54,7 @@ type Manager struct {
 	monitor  conmon.Options  // shared by the conmon handlers
 	defaults ocispec.Defaults
 	event    func(runtimeapi.ContainerEventType, container.Record)
+	obs      observe.Observer
 
 	sandboxes  *store.Index[*sandbox.Sandbox]
 	containers *store.Index[*container.Container]
@@ -67,7 +72,7 @@ type Manager struct {
 func New(o Options) (*Manager, error) {
 	cfg := o.Config
 	m := &Manager{
-		cfg: cfg, images: o.Images, net: o.Net, event: o.Event,
+		cfg: cfg, images: o.Images, net: o.Net, event: o.Event, obs: observe.Or(o.Observer),
 		runtimes: map[string]runtime.Runtime{},
 		pins: netns.NewManager(netns.DefaultNetDir, filepath.Join(cfg.RunRoot, "ns"),
 			filepath.Join(cfg.Root, "netns-owned")),

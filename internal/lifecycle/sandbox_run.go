@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/failpoint"
+	"github.com/cradle-runtime/cradle/internal/observe"
 
 	"github.com/cradle-runtime/cradle/internal/crierr"
 
@@ -144,7 +145,10 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 
 	// Step timings go into the "ready" log line: where pod start time goes.
 	t0 := time.Now()
-	if err := m.pinNamespaces(sb); err != nil {
+	_, span := observe.StartSpan(ctx, "pin namespaces")
+	err = m.pinNamespaces(sb)
+	observe.EndSpan(span, err)
+	if err != nil {
 		return "", err
 	}
 	failpoint.Hit("run:after-pin")
@@ -172,7 +176,10 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 	failpoint.Hit("run:after-cni")
 	tNet := time.Now()
 	if m.needsInfra(sb.Get()) {
-		if err := m.startInfra(ctx, sb); err != nil {
+		ictx, span := observe.StartSpan(ctx, "start infra container")
+		err := m.startInfra(ictx, sb)
+		observe.EndSpan(span, err)
+		if err != nil {
 			return "", err
 		}
 	}
@@ -194,6 +201,7 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 	slog.Info("pod sandbox ready", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName(),
 		"pin", tPin.Sub(t0).Round(time.Microsecond), "network", tNet.Sub(tPin).Round(time.Microsecond),
 		"infra", tInfra.Sub(tNet).Round(time.Microsecond), "total", time.Since(t0).Round(time.Microsecond))
+	m.obs.PodStarted(time.Since(t0))
 	return id, nil
 }
 

@@ -65,6 +65,7 @@ func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) 
 		ID: r.ID, Bundle: runtime.Bundle(r.Bundle), Args: req.GetCmd(), Stdout: stdout, Stderr: stderr, Timeout: timeout,
 	})
 	if errors.Is(err, runtime.ErrExecTimeout) {
+		s.metrics.ExecSyncTimedOut()
 		slog.Info("exec timed out; killed", "container", r.ID, "cmd", req.GetCmd(), "timeout", timeout)
 		// The kubelet reads DeadlineExceeded as a probe timeout.
 		return nil, status.Errorf(codes.DeadlineExceeded, "command %q timed out after %s", strings.Join(req.GetCmd(), " "), timeout)
