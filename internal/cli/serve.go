@@ -34,6 +34,7 @@ func serveCmd() *cobra.Command {
 		Short: "run the CRI daemon",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			sd := takeNotifySocket()
 			cfg, err := o.load()
 			if err != nil {
 				return err
@@ -41,14 +42,14 @@ func serveCmd() *cobra.Command {
 			setupLogging(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 			go reloadOnSIGHUP(&o)
 			go dumpOnSIGUSR1(filepath.Join(cfg.RunRoot, "dumps"))
-			return serve(cfg)
+			return serve(cfg, sd)
 		},
 	}
 	o.register(cmd)
 	return cmd
 }
 
-func serve(cfg *config.Config) error {
+func serve(cfg *config.Config, sd *notifier) error {
 	if err := runtime.EnableSubreaper(); err != nil {
 		slog.Warn("cannot become a child subreaper; exited monitors are left to PID 1", "error", err)
 	}
@@ -67,11 +68,18 @@ func serve(cfg *config.Config) error {
 	go func() {
 		defer close(stopped)
 		sig := <-sigs
+		sd.notify(notifyStopping)
 		slog.Info("shutting down; containers keep running", "signal", sig.String())
 		srv.Shutdown(shutdownGrace)
 	}()
-	slog.Info("cradle serving", "version", version.Version, "listen", cfg.Listen, "root", cfg.Root, "runroot", cfg.RunRoot)
-	if err := srv.Serve(l); err != nil && !errors.Is(err, net.ErrClosed) {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	// Ready once a CRI call is answered, not merely when the socket exists.
+	if waitServing(cfg.ListenPath(), served) {
+		slog.Info("cradle serving", "version", version.Version, "listen", cfg.Listen, "root", cfg.Root, "runroot", cfg.RunRoot)
+		sd.notify(notifyReady)
+	}
+	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	// Serve returns as soon as shutdown begins; wait until it is complete.
@@ -101,6 +109,23 @@ func listen(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("chmod %s: %w", path, err)
 	}
 	return l, nil
+}
+
+// waitServing returns true once the daemon's own socket answers a CRI
+// call, or false if Serve returned first (its error is put back).
+func waitServing(path string, served chan error) bool {
+	for {
+		select {
+		case err := <-served:
+			served <- err
+			return false
+		default:
+		}
+		if serving(path) {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // serving reports whether a CRI server answers on path. A connect alone is
