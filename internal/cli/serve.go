@@ -35,21 +35,25 @@ func serveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sd := takeNotifySocket()
+			// Before anything else: an early SIGHUP must not kill the
+			// daemon; it is handled once the server exists.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
 			cfg, err := o.load()
 			if err != nil {
 				return err
 			}
 			setupLogging(os.Stderr, cfg.LogLevel, cfg.LogFormat)
-			go reloadOnSIGHUP(&o)
 			go dumpOnSIGUSR1(filepath.Join(cfg.RunRoot, "dumps"))
-			return serve(cfg, sd)
+			return serve(cfg, sd, func(srv *server.Server) { go reloadOnSIGHUP(hup, &o, srv) })
 		},
 	}
 	o.register(cmd)
 	return cmd
 }
 
-func serve(cfg *config.Config, sd *notifier) error {
+// serve runs the daemon; started is called once the server is built.
+func serve(cfg *config.Config, sd *notifier, started func(*server.Server)) error {
 	if err := runtime.EnableSubreaper(); err != nil {
 		slog.Warn("cannot become a child subreaper; exited monitors are left to PID 1", "error", err)
 	}
@@ -62,6 +66,7 @@ func serve(cfg *config.Config, sd *notifier) error {
 		srv.Close()
 		return err
 	}
+	started(srv)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	stopped := make(chan struct{})
@@ -149,20 +154,21 @@ func serving(path string) bool {
 	return err == nil
 }
 
-// reloadOnSIGHUP re-reads the config files and applies what is safe to
-// change in a running daemon: the log level. The CNI config is watched on
-// its own; everything else needs a restart, which keeps the containers.
-func reloadOnSIGHUP(o *overrides) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+// reloadOnSIGHUP re-reads the config files and has the server apply what
+// is safe to change in a running daemon (see Server.Reload); the log level
+// is set here. The CNI config is watched on its own; everything else needs
+// a restart, which keeps the containers.
+func reloadOnSIGHUP(hup <-chan os.Signal, o *overrides, srv *server.Server) {
 	for range hup {
-		cfg, err := o.load()
+		next, err := o.load()
+		if err == nil {
+			next, err = srv.Reload(next)
+		}
 		if err != nil {
 			slog.Error("config reload failed; keeping the running config", "error", err)
 			continue
 		}
-		logLevel.Set(parseLevel(cfg.LogLevel))
+		logLevel.Set(parseLevel(next.LogLevel))
 		setLogrusLevel(logLevel.Level())
-		slog.Info("config reloaded", "log_level", cfg.LogLevel)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/config"
@@ -33,6 +34,7 @@ type Server struct {
 	stream     streamState
 	metrics    *metrics.Metrics
 	stopMetric func()
+	reloadMu   sync.Mutex // one Reload at a time
 }
 
 // New builds the server and restores state from disk.
