@@ -40,3 +40,16 @@ func TestDiff(t *testing.T) {
 		t.Errorf("removed handler: %v", got)
 	}
 }
+
+func TestMapUsesKeyNames(t *testing.T) {
+	m, err := Default().Map()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := m["runtime"].(map[string]any)
+	runc := rt["handlers"].(map[string]any)["runc"].(map[string]any)
+	if m["listen"] != "unix:///run/cradle/cradle.sock" || rt["default_handler"] != "runc" || runc["path"] != "/usr/sbin/runc" ||
+		m["stats"].(map[string]any)["collection_period"] != "10s" {
+		t.Fatalf("unexpected map: %v", m)
+	}
+}

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"log/slog"
+	"maps"
 	"reflect"
 	"slices"
 
@@ -15,19 +16,6 @@ import (
 // Config is the configuration in force: the start-up one, with what
 // reloads changed.
 func (m *Manager) Config() *config.Config { return m.config() }
-
-// RetiredHandlers lists the handlers removed by a reload whose runtimes
-// stay for the pods they run, sorted.
-func (m *Manager) RetiredHandlers() []string {
-	m.rtMu.RLock()
-	defer m.rtMu.RUnlock()
-	names := make([]string, 0, len(m.retired))
-	for n := range m.retired {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
 
 // newPodHandler resolves the handler a new pod asks for ("" for the
 // default). A retired handler refuses new pods.
@@ -96,4 +84,28 @@ func (m *Manager) Reload(next *config.Config) error {
 	m.defaults.Store(&d)
 	m.cfg.Store(next)
 	return nil
+}
+
+// HandlerInfo is a handler as the daemon runs it.
+type HandlerInfo struct {
+	Name    string
+	Handler config.Handler // effective: an inherited path is filled in
+	Default bool
+	Retired bool // removed by a reload; only its running pods use it
+}
+
+// Handlers lists the configured handlers, then the retired ones, by name.
+func (m *Manager) Handlers() []HandlerInfo {
+	cfg := m.config()
+	var out []HandlerInfo
+	for _, name := range cfg.HandlerNames() {
+		h, _ := cfg.Handler(name)
+		out = append(out, HandlerInfo{Name: name, Handler: h, Default: name == cfg.Runtime.DefaultHandler})
+	}
+	m.rtMu.RLock()
+	defer m.rtMu.RUnlock()
+	for _, name := range slices.Sorted(maps.Keys(m.retired)) {
+		out = append(out, HandlerInfo{Name: name, Handler: m.retired[name], Retired: true})
+	}
+	return out
 }

@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/cradle-runtime/cradle/internal/version"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -38,7 +41,11 @@ func (s *Server) Status(_ context.Context, req *runtimeapi.StatusRequest) (*runt
 	resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: "", Features: s.handlerFeatures(cfg.Runtime.DefaultHandler)})
 	resp.Features = &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true}
 	if req.GetVerbose() {
-		resp.Info = map[string]string{"config": s.cfg.Listen}
+		info, err := s.verboseInfo()
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "verbose status: %v", err)
+		}
+		resp.Info = info
 	}
 	return resp, nil
 }
