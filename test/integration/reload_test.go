@@ -243,24 +243,44 @@ func TestSIGHUPReloadsImageSettings(t *testing.T) {
 		t.Fatalf("pull after the policy was reset: %v", err)
 	}
 
-	// The pause image is pinned: after the reload, that is busybox.
-	pinned := func() bool {
-		st, err := d.img.ImageStatus(ctx(t), &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: busybox}})
+	// The pause image, under another name for the same registry: pods
+	// that need an infra process after the reload pull and run it, and it
+	// is the pinned one.
+	newPause := "127.0.0.1:5000/pause:3.10"
+	imageStatus := func(ref string) *runtimeapi.Image {
+		st, err := d.img.ImageStatus(ctx(t), &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return st.GetImage().GetPinned()
+		return st.GetImage()
 	}
-	if pinned() {
+	if imageStatus(newPause) != nil {
+		t.Fatalf("%s present before the test pulled it", newPause)
+	}
+	// Pinned follows the setting, also for an image looked up before.
+	if imageStatus(busybox).GetPinned() {
 		t.Fatal("busybox pinned before it was the pause image")
 	}
 	d.dropin(t, "70-pause.toml", "[image]\npause_image = \""+busybox+"\"\n")
-	if log := d.reload(t); !strings.Contains(log, `msg="config changed" key=image.pause_image old=`+pauseImage+` new=`+busybox) {
+	d.reload(t)
+	if !imageStatus(busybox).GetPinned() {
+		t.Fatal("busybox is not pinned as the pause image")
+	}
+	d.dropin(t, "70-pause.toml", "[image]\npause_image = \""+newPause+"\"\n")
+	if log := d.reload(t); !strings.Contains(log, `msg="config changed" key=image.pause_image old=`+busybox+` new=`+newPause) {
 		t.Fatalf("no pause_image change logged:\n%s", log)
 	}
-	if !pinned() {
-		t.Fatal("the new pause image is not pinned")
+	podCfg := d.podConfig(t, "newpause")
+	podCfg.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD // needs an infra process
+	pod := d.runPod(t, podCfg)
+	img := imageStatus(newPause)
+	if img == nil || !img.GetPinned() {
+		t.Fatalf("the new pause image after a shared-PID pod ran: %v", img)
 	}
+	if imageStatus(busybox).GetPinned() {
+		t.Fatal("busybox is still pinned after the pause image changed again")
+	}
+	d.removePod(t, pod)
 }
 
 // runtime.seccomp_profile is the RuntimeDefault profile, read again on each
