@@ -72,6 +72,28 @@ func (d *daemon) handlerNames(t *testing.T) []string {
 func TestSIGHUPReloadsHandlers(t *testing.T) {
 	d := newDaemon(t)
 	d.pull(t, busybox)
+	// Readers of the handler set run throughout, so that a race detector
+	// build of the daemon (CRADLE_BIN) sees reloads meet requests.
+	stop, polled, c := make(chan struct{}), make(chan error, 1), ctx(t)
+	go func() {
+		var err error
+		for err == nil {
+			select {
+			case <-stop:
+				polled <- nil
+				return
+			default:
+			}
+			_, err = d.rt.Status(c, &runtimeapi.StatusRequest{Verbose: true})
+		}
+		polled <- err
+	}()
+	defer func() {
+		close(stop)
+		if err := <-polled; err != nil {
+			t.Errorf("Status during reloads: %v", err)
+		}
+	}()
 	if slicesContain(d.handlerNames(t), "extra") {
 		t.Fatal("handler extra before it was configured")
 	}
