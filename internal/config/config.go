@@ -93,6 +93,7 @@ type RuntimeConfig struct {
 	PidsLimit           int64              `toml:"pids_limit" comment:"Maximum number of processes per container; 0 or -1 means no limit."`
 	LogSizeMax          int64              `toml:"log_size_max" comment:"Maximum container log size in bytes before rotation; -1 means unlimited."`
 	InfraContainer      string             `toml:"infra_container" comment:"Infra (pause) process: auto (only when the pod shares a PID namespace) or always."`
+	SeccompProfile      string             `toml:"seccomp_profile" comment:"JSON seccomp profile (moby format) for RuntimeDefault; empty means the built-in moby default. SIGHUP re-reads it."`
 	Handlers            map[string]Handler `toml:"handlers" comment:"Runtime handlers, keyed by the RuntimeClass handler name."`
 }
 

@@ -64,6 +64,7 @@ func (c *Config) check() []keyError {
 		v.bad(rk("log_size_max"), "%d is invalid (want -1 for unlimited or a positive number of bytes)", r.LogSizeMax)
 	}
 	v.oneOf(rk("infra_container"), r.InfraContainer, InfraAuto, InfraAlways)
+	v.absPath(rk("seccomp_profile"), r.SeccompProfile, false)
 	for _, name := range c.HandlerNames() {
 		h := r.Handlers[name]
 		hk := func(k string) toml.Key { return rk("handlers", name, k) }

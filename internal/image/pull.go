@@ -98,9 +98,9 @@ func (s *Service) pullCandidates(ref string) ([]reference.Named, error) {
 	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
 		return nil, fmt.Errorf("%w %q: %v", ErrInvalidReference, ref, err)
 	}
-	resolved, err := shortnames.Resolve(s.sys, ref)
+	resolved, err := shortnames.Resolve(s.cur().sys, ref)
 	if err != nil {
-		return nil, fmt.Errorf("resolve short name %q with %s: %w", ref, s.opts.RegistriesConf, err)
+		return nil, fmt.Errorf("resolve short name %q with %s: %w", ref, s.cur().opts.RegistriesConf, err)
 	}
 	out := make([]reference.Named, 0, len(resolved.PullCandidates))
 	for _, c := range resolved.PullCandidates {
@@ -180,10 +180,10 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth
 	fail := func(err error) error {
 		return fmt.Errorf("pull %s from %s: %w", named, where, classifyPullError(err))
 	}
-	if reg, err := sysregistriesv2.FindRegistry(s.sys, named.Name()); err != nil {
-		return nil, fail(fmt.Errorf("read %s: %w", s.opts.RegistriesConf, err))
+	if reg, err := sysregistriesv2.FindRegistry(s.cur().sys, named.Name()); err != nil {
+		return nil, fail(fmt.Errorf("read %s: %w", s.cur().opts.RegistriesConf, err))
 	} else if reg != nil && reg.Blocked {
-		return nil, fail(fmt.Errorf("%w: registry %s is blocked in %s", ErrDenied, reg.Prefix, s.opts.RegistriesConf))
+		return nil, fail(fmt.Errorf("%w: registry %s is blocked in %s", ErrDenied, reg.Prefix, s.cur().opts.RegistriesConf))
 	}
 	srcRef, err := docker.NewReference(named)
 	if err != nil {
@@ -203,7 +203,7 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth
 	if pc.Pod != "" {
 		log = log.With("pod", pc.Pod)
 	}
-	w := watchProgress(ctx, s.opts.ProgressTimeout, log)
+	w := watchProgress(ctx, s.cur().opts.ProgressTimeout, log)
 	defer w.stop()
 	log.Info("pulling image")
 	sys := s.systemContext(auth)
@@ -236,7 +236,7 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth
 // sends the pull elsewhere, where to.
 func (s *Service) registryDesc(named reference.Named) string {
 	domain := reference.Domain(named)
-	reg, err := sysregistriesv2.FindRegistry(s.sys, named.Name())
+	reg, err := sysregistriesv2.FindRegistry(s.cur().sys, named.Name())
 	if err != nil || reg == nil {
 		return "registry " + domain
 	}

@@ -204,7 +204,7 @@ func (m *Manager) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec 
 	created, err := rt.Create(cctx, runtime.CreateOpts{
 		ID: rec.ID, Name: rec.Name, Bundle: bundle, LogPath: rec.LogPath,
 		Terminal: rec.Config.GetTty(), Stdin: rec.Config.GetStdin(), StdinOnce: rec.Config.GetStdinOnce(),
-		LogSizeMax: m.cfg.Runtime.LogSizeMax,
+		LogSizeMax: m.config().Runtime.LogSizeMax,
 	})
 	observe.EndSpan(span, err)
 	if err != nil {
@@ -231,7 +231,7 @@ func (m *Manager) containerInput(sr sandbox.Record, rec container.Record, img *i
 	}
 	return &ocispec.ContainerInput{
 		ID: rec.ID, Config: rec.Config, Image: img.Config, ImageName: rec.ImageName,
-		Rootfs: rootfs, Sandbox: sb, Defaults: m.defaults, VolumeDir: runtime.Bundle(rec.Bundle).VolumeDir(),
+		Rootfs: rootfs, Sandbox: sb, Defaults: *m.defaults.Load(), VolumeDir: runtime.Bundle(rec.Bundle).VolumeDir(),
 		PodPrivileged:                sr.Config.GetLinux().GetSecurityContext().GetPrivileged(),
 		PrivilegedWithoutHostDevices: m.handlerConfig(sr.Handler).PrivilegedWithoutHostDevices,
 	}, nil

@@ -18,7 +18,7 @@ import (
 // only needed to hold a shared PID namespace, or when the handler asks for
 // one (VM-like runtimes that create the sandbox as a container).
 func (m *Manager) needsInfra(r sandbox.Record) bool {
-	if m.cfg.InfraContainer(r.Handler) == config.InfraAlways {
+	if m.config().InfraContainer(r.Handler) == config.InfraAlways {
 		return true
 	}
 	return sandbox.SharedPID(r.Config)
@@ -26,17 +26,18 @@ func (m *Manager) needsInfra(r sandbox.Record) bool {
 
 // startInfra runs the pause container that holds the pod's PID namespace.
 func (m *Manager) startInfra(ctx context.Context, sb *sandbox.Sandbox) error {
-	img, err := m.images.Resolve(m.cfg.Image.PauseImage)
+	pause := m.config().Image.PauseImage // one value, should a reload change it meanwhile
+	img, err := m.images.Resolve(pause)
 	if errors.Is(err, image.ErrNotFound) {
-		img, err = m.images.Pull(ctx, m.cfg.Image.PauseImage, nil)
+		img, err = m.images.Pull(ctx, pause, nil)
 	}
 	if err != nil {
-		return crierr.ToStatus(err, "sandbox image %s", m.cfg.Image.PauseImage)
+		return crierr.ToStatus(err, "sandbox image %s", pause)
 	}
 	sr := sb.Get()
 	cfg := &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: "POD"},
-		Image:    &runtimeapi.ImageSpec{Image: m.cfg.Image.PauseImage},
+		Image:    &runtimeapi.ImageSpec{Image: pause},
 		Linux: &runtimeapi.LinuxContainerConfig{
 			Resources: sr.Config.GetLinux().GetResources(),
 			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
@@ -49,7 +50,7 @@ func (m *Manager) startInfra(ctx context.Context, sb *sandbox.Sandbox) error {
 	id := newID()
 	rec := container.Record{
 		ID: id, SandboxID: sr.ID, Name: sr.Name + "_infra", Config: cfg, Handler: sr.Handler,
-		ImageID: img.ID, ImageName: m.cfg.Image.PauseImage, Infra: true,
+		ImageID: img.ID, ImageName: pause, Infra: true,
 		StopSignal: "SIGKILL",
 		State:      runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
 	}

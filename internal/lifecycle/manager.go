@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -45,16 +47,22 @@ type Options struct {
 
 // Manager owns the pod and container records and every change to them.
 type Manager struct {
-	cfg      *config.Config
+	cfg      atomic.Pointer[config.Config] // replaced whole by Reload
 	images   *image.Service
 	net      *network.Manager
 	pins     *netns.Manager
-	runtimes map[string]runtime.Runtime
 	bundles  runtime.Bundles // one bundle directory per container
 	monitor  conmon.Options  // shared by the conmon handlers
-	defaults ocispec.Defaults
+	defaults atomic.Pointer[ocispec.Defaults]
 	event    func(runtimeapi.ContainerEventType, container.Record)
 	obs      observe.Observer
+
+	// rtMu guards the handler set, which Reload changes. A removed
+	// handler's runtime stays, retired: its pods keep working, new pods
+	// are refused.
+	rtMu     sync.RWMutex
+	runtimes map[string]runtime.Runtime
+	retired  map[string]config.Handler
 
 	sandboxes  *store.Index[*sandbox.Sandbox]
 	containers *store.Index[*container.Container]
@@ -72,8 +80,8 @@ type Manager struct {
 func New(o Options) (*Manager, error) {
 	cfg := o.Config
 	m := &Manager{
-		cfg: cfg, images: o.Images, net: o.Net, event: o.Event, obs: observe.Or(o.Observer),
-		runtimes: map[string]runtime.Runtime{},
+		images: o.Images, net: o.Net, event: o.Event, obs: observe.Or(o.Observer),
+		runtimes: map[string]runtime.Runtime{}, retired: map[string]config.Handler{},
 		pins: netns.NewManager(netns.DefaultNetDir, filepath.Join(cfg.RunRoot, "ns"),
 			filepath.Join(cfg.Root, "netns-owned")),
 		bundles:    runtime.Bundles(filepath.Join(cfg.RunRoot, "containers")),
@@ -87,6 +95,7 @@ func New(o Options) (*Manager, error) {
 			SystemdCgroup: cfg.Runtime.CgroupDriver == config.CgroupDriverSystemd,
 		},
 	}
+	m.cfg.Store(cfg)
 	for _, d := range []string{cfg.Root, cfg.RunRoot, m.monitor.ExitDir} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
@@ -105,11 +114,13 @@ func New(o Options) (*Manager, error) {
 		return nil, err
 	}
 	for _, name := range cfg.HandlerNames() {
-		m.runtimes[name] = m.newRuntime(name)
+		m.runtimes[name] = m.newRuntime(cfg, name)
 	}
-	if m.defaults, err = defaults(cfg); err != nil {
+	d, err := defaults(cfg)
+	if err != nil {
 		return nil, err
 	}
+	m.defaults.Store(&d)
 	// Built before the exit watcher, which relays exits to it; it serves
 	// plugins only from StartNRI, after restore.
 	if m.nri, err = nri.New(cfg.NRI, nriRuntime{m}); err != nil {
@@ -129,8 +140,7 @@ func New(o Options) (*Manager, error) {
 
 // newRuntime builds the backend of a handler: runc or crun under conmon,
 // or a containerd shim v2 (vm) whose tasks the daemon drives itself.
-func (m *Manager) newRuntime(name string) runtime.Runtime {
-	cfg := m.cfg
+func (m *Manager) newRuntime(cfg *config.Config, name string) runtime.Runtime {
 	h, _ := cfg.Handler(name)
 	if h.Type == config.HandlerTypeVM {
 		o := shim.Options{
@@ -169,6 +179,9 @@ func defaults(cfg *config.Config) (ocispec.Defaults, error) {
 	for _, u := range ulimits {
 		d.Rlimits = append(d.Rlimits, rlimit(u))
 	}
+	if d.SeccompProfile, err = ocispec.LoadDefaultProfile(cfg.Runtime.SeccompProfile); err != nil {
+		return ocispec.Defaults{}, err
+	}
 	return d, nil
 }
 
@@ -179,6 +192,8 @@ func (m *Manager) Close() {
 	if m.stopWatch != nil {
 		m.stopWatch()
 	}
+	m.rtMu.RLock()
+	defer m.rtMu.RUnlock()
 	for name, rt := range m.runtimes {
 		if c, ok := rt.(interface{ Close() error }); ok {
 			if err := c.Close(); err != nil {
@@ -200,16 +215,28 @@ func (m *Manager) Runtime(handler string) (runtime.Runtime, string, error) {
 	return m.runtimeFor(handler)
 }
 
-// handlerConfig is the configuration of a handler ("" for the default).
+// handlerConfig is the configuration of a handler ("" for the default),
+// a retired one's included.
 func (m *Manager) handlerConfig(handler string) config.Handler {
-	h, _ := m.cfg.Handler(handler)
-	return h
+	if h, ok := m.config().Handler(handler); ok {
+		return h
+	}
+	m.rtMu.RLock()
+	defer m.rtMu.RUnlock()
+	return m.retired[handler]
 }
 
+// config is the configuration in force.
+func (m *Manager) config() *config.Config { return m.cfg.Load() }
+
+// runtimeFor is a handler's runtime, a retired one's included: what the
+// pods it runs need.
 func (m *Manager) runtimeFor(handler string) (runtime.Runtime, string, error) {
 	if handler == "" {
-		handler = m.cfg.Runtime.DefaultHandler
+		handler = m.config().Runtime.DefaultHandler
 	}
+	m.rtMu.RLock()
+	defer m.rtMu.RUnlock()
 	rt, ok := m.runtimes[handler]
 	if !ok {
 		return nil, handler, fmt.Errorf("runtime_handler %q is not configured", handler)

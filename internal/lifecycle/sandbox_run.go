@@ -43,9 +43,9 @@ func (m *Manager) RunPodSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxC
 	if err := crierr.Checked(validate.PodSandbox(cfg)); err != nil {
 		return "", err
 	}
-	_, handler, err := m.runtimeFor(handler)
+	handler, err := m.newPodHandler(handler)
 	if err != nil {
-		return "", crierr.Invalid("runtime_handler", "%v", err)
+		return "", err
 	}
 	sysctls := cfg.GetLinux().GetSysctls()
 	if err := netns.ValidateSysctls(sysctls, sandbox.HostNetwork(cfg), sandbox.HostIPC(cfg)); err != nil {
@@ -117,7 +117,7 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 	}
 	sb := sandbox.New(sandbox.Record{
 		ID: id, Name: name, Config: cfg, Handler: handler, State: sandbox.Creating,
-		CreatedAt: time.Now().UnixNano(), Dir: filepath.Join(m.cfg.RunRoot, "pods", id),
+		CreatedAt: time.Now().UnixNano(), Dir: filepath.Join(m.config().RunRoot, "pods", id),
 		SELinuxLabel: label,
 	})
 	if err := m.putSandbox(sb.Get()); err != nil {

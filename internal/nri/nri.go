@@ -38,12 +38,7 @@ func New(cfg config.NRIConfig, rt Runtime) (*NRI, error) {
 		return nil, nil
 	}
 	n := &NRI{rt: rt}
-	if cfg.RequestTimeout > 0 {
-		adaptation.SetPluginRequestTimeout(cfg.RequestTimeout.Std())
-	}
-	if cfg.RegistrationTimeout > 0 {
-		adaptation.SetPluginRegistrationTimeout(cfg.RegistrationTimeout.Std())
-	}
+	SetTimeouts(cfg)
 	a, err := adaptation.New("cradle", version.Version, n.sync, n.update,
 		adaptation.WithPluginPath(cfg.PluginPath),
 		adaptation.WithPluginConfigPath(cfg.PluginConfigPath),
@@ -54,6 +49,17 @@ func New(cfg config.NRIConfig, rt Runtime) (*NRI, error) {
 	}
 	n.a = a
 	return n, nil
+}
+
+// SetTimeouts applies the plugin timeouts. They are process-wide in the NRI
+// library and read at each use, so a reload may change them.
+func SetTimeouts(cfg config.NRIConfig) {
+	if cfg.RequestTimeout > 0 {
+		adaptation.SetPluginRequestTimeout(cfg.RequestTimeout.Std())
+	}
+	if cfg.RegistrationTimeout > 0 {
+		adaptation.SetPluginRegistrationTimeout(cfg.RegistrationTimeout.Std())
+	}
 }
 
 // Start launches the configured plugins and listens for external ones.

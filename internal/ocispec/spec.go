@@ -79,6 +79,9 @@ type Defaults struct {
 	// CgroupParent is the parent for pods that give none: a path for
 	// cgroupfs, a slice for systemd. "" means /cradle or system.slice.
 	CgroupParent string
+	// SeccompProfile is the RuntimeDefault profile (moby JSON) from
+	// runtime.seccomp_profile; empty means the built-in moby default.
+	SeccompProfile string
 }
 
 // ContainerInput is everything ContainerSpec needs. ContainerSpec does no

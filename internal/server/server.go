@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/config"
@@ -35,6 +36,7 @@ type Server struct {
 	metrics    *metrics.Metrics
 	stopMetric func()
 	tracing    *tracing.Tracing // nil when off
+	reloadMu   sync.Mutex       // one Reload at a time
 }
 
 // New builds the server and restores state from disk.
