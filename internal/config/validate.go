@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/cradle-runtime/cradle/internal/netns"
 )
 
 // Validate reports every invalid value in c. Call it again after command
@@ -48,7 +49,10 @@ func (c *Config) check() []keyError {
 		}
 	}
 	for _, s := range r.DefaultSysctls {
-		if _, _, err := ParseSysctl(s); err != nil {
+		if name, _, err := ParseSysctl(s); err != nil {
+			v.bad(rk("default_sysctls"), "%v", err)
+		} else if err := netns.CheckNamespaced(name); err != nil {
+			// A global one would fail every pod, or change the host.
 			v.bad(rk("default_sysctls"), "%v", err)
 		}
 	}

@@ -240,7 +240,7 @@ func (m *Manager) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerCo
 		UID: sr.Config.GetMetadata().GetUid(), Hostname: hostname(sr.Config),
 		NetNS: sr.NetNS, IPCNS: sr.IPCNS, UTSNS: sr.UTSNS, HostPID: sandbox.HostPID(sr.Config),
 		HostsFile: sr.HostsFile, ResolvFile: sr.ResolvFile, HostnameFile: sr.HostnameFile, ShmPath: sr.ShmPath,
-		CgroupParent: sr.Config.GetLinux().GetCgroupParent(), Sysctls: sr.Config.GetLinux().GetSysctls(),
+		CgroupParent: sr.Config.GetLinux().GetCgroupParent(), Sysctls: m.podSysctls(sr.Config),
 		Annotations: sr.Config.GetAnnotations(), UserNS: sr.UserNS, SELinuxLabel: sr.SELinuxLabel,
 	}
 	info.AllowedAnnotations = m.handlerConfig(sr.Handler).AllowedAnnotations

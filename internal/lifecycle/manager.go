@@ -49,6 +49,7 @@ type Manager struct {
 	bundles  runtime.Bundles // one bundle directory per container
 	monitor  conmon.Options  // shared by the conmon handlers
 	defaults ocispec.Defaults
+	sysctls  map[string]string // runtime.default_sysctls
 	event    func(runtimeapi.ContainerEventType, container.Record)
 
 	sandboxes  *store.Index[*sandbox.Sandbox]
@@ -103,6 +104,9 @@ func New(o Options) (*Manager, error) {
 		m.runtimes[name] = m.newRuntime(name)
 	}
 	if m.defaults, err = defaults(cfg); err != nil {
+		return nil, err
+	}
+	if m.sysctls, err = cfg.Runtime.Sysctls(); err != nil {
 		return nil, err
 	}
 	// Built before the exit watcher, which relays exits to it; it serves
