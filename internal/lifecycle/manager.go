@@ -37,6 +37,10 @@ type Options struct {
 	Net    *network.Manager
 	// Event is told of every container event, for GetContainerEvents.
 	Event func(runtimeapi.ContainerEventType, container.Record)
+	// SandboxEvent is told of every pod sandbox event (created, started,
+	// stopped, deleted), which GetContainerEvents carries as containerd
+	// does: with the sandbox's ID as the container's.
+	SandboxEvent func(runtimeapi.ContainerEventType, sandbox.Record)
 }
 
 // Manager owns the pod and container records and every change to them.
@@ -51,6 +55,7 @@ type Manager struct {
 	defaults ocispec.Defaults
 	sysctls  map[string]string // runtime.default_sysctls
 	event    func(runtimeapi.ContainerEventType, container.Record)
+	sbEvent  func(runtimeapi.ContainerEventType, sandbox.Record)
 
 	sandboxes  *store.Index[*sandbox.Sandbox]
 	containers *store.Index[*container.Container]
@@ -68,7 +73,7 @@ type Manager struct {
 func New(o Options) (*Manager, error) {
 	cfg := o.Config
 	m := &Manager{
-		cfg: cfg, images: o.Images, net: o.Net, event: o.Event,
+		cfg: cfg, images: o.Images, net: o.Net, event: o.Event, sbEvent: o.SandboxEvent,
 		runtimes: map[string]runtime.Runtime{},
 		pins: netns.NewManager(netns.DefaultNetDir, filepath.Join(cfg.RunRoot, "ns"),
 			filepath.Join(cfg.Root, "netns-owned")),
@@ -237,6 +242,17 @@ func (m *Manager) StateCounts() (sandboxes, containers map[string]int) {
 func (m *Manager) emit(typ runtimeapi.ContainerEventType, r container.Record) {
 	if m.event != nil && !r.Infra {
 		m.event(typ, r)
+	}
+}
+
+// emitSandbox tells of a sandbox event; r is the record as of the event,
+// which for a deleted sandbox is the last one there was.
+func (m *Manager) emitSandbox(r sandbox.Record, types ...runtimeapi.ContainerEventType) {
+	if m.sbEvent == nil {
+		return
+	}
+	for _, typ := range types {
+		m.sbEvent(typ, r)
 	}
 }
 

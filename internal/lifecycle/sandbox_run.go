@@ -191,6 +191,7 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 		}
 		return "", crierr.ToStatus(err, "persist sandbox")
 	}
+	m.emitSandbox(sb.Get(), runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	slog.Info("pod sandbox ready", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName(),
 		"pin", tPin.Sub(t0).Round(time.Microsecond), "network", tNet.Sub(tPin).Round(time.Microsecond),
 		"infra", tInfra.Sub(tNet).Round(time.Microsecond), "total", time.Since(t0).Round(time.Microsecond))

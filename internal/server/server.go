@@ -56,7 +56,7 @@ func New(cfg *config.Config) (*Server, error) {
 		s.images.Shutdown()
 		return nil, err
 	}
-	s.lc, err = lifecycle.New(lifecycle.Options{Config: cfg, Images: s.images, Net: s.net, Event: s.emit})
+	s.lc, err = lifecycle.New(lifecycle.Options{Config: cfg, Images: s.images, Net: s.net, Event: s.emit, SandboxEvent: s.emitSandbox})
 	if err != nil {
 		s.Close()
 		return nil, err
