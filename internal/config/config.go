@@ -117,6 +117,7 @@ type ImageConfig struct {
 	SignaturePolicy     string   `toml:"signature_policy" comment:"containers-policy.json(5) file deciding which images may be pulled."`
 	StorageDriver       string   `toml:"storage_driver" comment:"Storage driver: overlay or vfs; empty means overlay with fallback to vfs."`
 	PullProgressTimeout Duration `toml:"pull_progress_timeout" comment:"Cancel a pull that makes no progress for this long (Go duration, e.g. \"1m\"); 0 disables."`
+	PinnedImages        []string `toml:"pinned_images" comment:"Images the kubelet's image GC must never remove, reported as pinned: full or short names (\"busybox:1.36\"), \"*\" matches any run of characters (\"registry.k8s.io/*\", \"*pause*\")."`
 }
 
 // StreamingConfig configures the streaming server.
@@ -186,6 +187,7 @@ func Default() *Config {
 			SignaturePolicy:     "/etc/containers/policy.json",
 			StorageDriver:       "", // overlay, or vfs where overlay cannot work
 			PullProgressTimeout: Duration(time.Minute),
+			PinnedImages:        []string{},
 		},
 		Streaming: StreamingConfig{Address: "127.0.0.1:0"},
 		Stats:     StatsConfig{CollectionPeriod: Duration(10 * time.Second)},
@@ -211,6 +213,7 @@ func (c *Config) Clone() *Config {
 	r.DefaultUlimits = slices.Clone(r.DefaultUlimits)
 	r.Handlers = cloneHandlers(r.Handlers)
 	n.Network.CNIPluginDirs = slices.Clone(n.Network.CNIPluginDirs)
+	n.Image.PinnedImages = slices.Clone(n.Image.PinnedImages)
 	return &n
 }
 

@@ -122,6 +122,11 @@ func (c *Config) check() []keyError {
 	if im.PullProgressTimeout < 0 {
 		v.bad(toml.Key{"image", "pull_progress_timeout"}, "%s is negative", im.PullProgressTimeout)
 	}
+	for _, p := range im.PinnedImages {
+		if strings.TrimSpace(p) == "" || strings.ContainsAny(p, " \t\n") {
+			v.bad(toml.Key{"image", "pinned_images"}, "invalid pattern %q: want an image name, \"*\" for any characters", p)
+		}
+	}
 
 	if c.NRI.Enable {
 		v.absPath(toml.Key{"nri", "socket_path"}, c.NRI.SocketPath, true)

@@ -26,6 +26,7 @@ type Options struct {
 	RegistriesDir   string        // containers-registries.d(5)
 	PolicyPath      string        // containers-policy.json(5)
 	PauseImage      string        // pinned: never reported as removable
+	PinnedImages    []string      // image.pinned_images: also pinned (see pinned)
 	ProgressTimeout time.Duration // 0: pulls never time out for lack of progress
 }
 

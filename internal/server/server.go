@@ -43,7 +43,7 @@ func New(cfg *config.Config) (*Server, error) {
 		Root: filepath.Join(cfg.Root, "storage"), RunRoot: filepath.Join(cfg.RunRoot, "storage"),
 		Driver: cfg.Image.StorageDriver, RegistriesConf: cfg.Image.RegistriesConf,
 		RegistriesDir: cfg.Image.RegistriesD, PolicyPath: cfg.Image.SignaturePolicy,
-		PauseImage: cfg.Image.PauseImage, ProgressTimeout: cfg.Image.PullProgressTimeout.Std(),
+		PauseImage: cfg.Image.PauseImage, PinnedImages: cfg.Image.PinnedImages, ProgressTimeout: cfg.Image.PullProgressTimeout.Std(),
 	})
 	if err != nil {
 		return nil, err
