@@ -85,6 +85,8 @@ type RuntimeConfig struct {
 	LogSizeMax          int64              `toml:"log_size_max" comment:"Maximum container log size in bytes before rotation; -1 means unlimited."`
 	InfraContainer      string             `toml:"infra_container" comment:"Infra (pause) process: auto (only when the pod shares a PID namespace) or always."`
 	Handlers            map[string]Handler `toml:"handlers" comment:"Runtime handlers, keyed by the RuntimeClass handler name."`
+
+	DeviceOwnershipFromSecurityContext bool `toml:"device_ownership_from_security_context" comment:"Give a non-root container's devices (ContainerConfig.devices) its uid and gid, so that it can use them (the kubelet's device plugins and DRA expect this)."`
 }
 
 // Handler is one runtime handler (a RuntimeClass handler name maps to one).

@@ -169,6 +169,7 @@ func defaults(cfg *config.Config) (ocispec.Defaults, error) {
 		MinOOMScoreAdj: ocispec.OwnOOMScoreAdj(),
 		PidsLimit:      cfg.Runtime.PidsLimit,
 	}
+	d.DeviceOwnershipFromSecurityContext = cfg.Runtime.DeviceOwnershipFromSecurityContext
 	for _, u := range ulimits {
 		d.Rlimits = append(d.Rlimits, rlimit(u))
 	}
