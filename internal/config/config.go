@@ -125,6 +125,10 @@ type ImageConfig struct {
 // StreamingConfig configures the streaming server.
 type StreamingConfig struct {
 	Address string `toml:"address" comment:"host:port the streaming server listens on; port 0 picks a free port."`
+
+	TLSCertFile string   `toml:"tls_cert_file" comment:"PEM certificate (chain) the streaming server serves https with; set with tls_key_file, empty serves http."`
+	TLSKeyFile  string   `toml:"tls_key_file" comment:"PEM private key of tls_cert_file."`
+	IdleTimeout Duration `toml:"idle_timeout" comment:"Close an exec, attach or port-forward connection idle for this long (Go duration)."`
 }
 
 // StatsConfig configures stats collection.
@@ -191,7 +195,8 @@ func Default() *Config {
 			PullProgressTimeout: Duration(time.Minute),
 			PinnedImages:        []string{},
 		},
-		Streaming: StreamingConfig{Address: "127.0.0.1:0"},
+		// 4h: the kubelet's and containerd's stream idle timeout.
+		Streaming: StreamingConfig{Address: "127.0.0.1:0", IdleTimeout: Duration(4 * time.Hour)},
 		Stats:     StatsConfig{CollectionPeriod: Duration(10 * time.Second)},
 		NRI: NRIConfig{
 			Enable:           true,

@@ -180,6 +180,8 @@ func TestLoadInvalidValues(t *testing.T) {
 		{"ulimit", "[runtime]\ndefault_ulimits = [\"nofile=2048:1024\"]\n", 2, "runtime.default_ulimits", "soft limit exceeds hard"},
 		{"sysctl", "[runtime]\ndefault_sysctls = [\"novalue\"]\n", 2, "runtime.default_sysctls", "want name=value"},
 		{"pinned_images", "[image]\npinned_images = [\"\"]\n", 2, "image.pinned_images", "invalid pattern"},
+		{"streaming key without cert", "[streaming]\ntls_key_file = \"/k.pem\"\n", 2, "streaming.tls_key_file", "needs tls_cert_file"},
+		{"streaming idle_timeout", "[streaming]\nidle_timeout = \"0s\"\n", 2, "streaming.idle_timeout", "not positive"},
 		{"sysctl global", "[runtime]\ndefault_sysctls = [\"kernel.panic=1\"]\n", 2, "runtime.default_sysctls", "is not namespaced"},
 		{"pids_limit", "[runtime]\npids_limit = -2\n", 2, "runtime.pids_limit", "-2 is invalid"},
 		{"log_size_max", "[runtime]\nlog_size_max = 0\n", 2, "runtime.log_size_max", "0 is invalid"},

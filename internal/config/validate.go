@@ -149,6 +149,18 @@ func (c *Config) check() []keyError {
 		v.bad(toml.Key{"metrics", "pprof"}, "needs metrics.address: pprof is served on the metrics endpoint")
 	}
 	v.hostPort(toml.Key{"streaming", "address"}, c.Streaming.Address)
+	st := &c.Streaming
+	v.absPath(toml.Key{"streaming", "tls_cert_file"}, st.TLSCertFile, false)
+	v.absPath(toml.Key{"streaming", "tls_key_file"}, st.TLSKeyFile, false)
+	switch {
+	case st.TLSCertFile != "" && st.TLSKeyFile == "":
+		v.bad(toml.Key{"streaming", "tls_cert_file"}, "needs tls_key_file as well")
+	case st.TLSKeyFile != "" && st.TLSCertFile == "":
+		v.bad(toml.Key{"streaming", "tls_key_file"}, "needs tls_cert_file as well")
+	}
+	if st.IdleTimeout <= 0 {
+		v.bad(toml.Key{"streaming", "idle_timeout"}, "%s is not positive", st.IdleTimeout)
+	}
 	return v.errs
 }
 
