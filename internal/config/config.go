@@ -86,7 +86,8 @@ type RuntimeConfig struct {
 	InfraContainer      string             `toml:"infra_container" comment:"Infra (pause) process: auto (only when the pod shares a PID namespace) or always."`
 	Handlers            map[string]Handler `toml:"handlers" comment:"Runtime handlers, keyed by the RuntimeClass handler name."`
 
-	DeviceOwnershipFromSecurityContext bool `toml:"device_ownership_from_security_context" comment:"Give a non-root container's devices (ContainerConfig.devices) its uid and gid, so that it can use them (the kubelet's device plugins and DRA expect this)."`
+	CDISpecDirs                        []string `toml:"cdi_spec_dirs" comment:"Directories of CDI (Container Device Interface) specs that cdi_devices and cdi.k8s.io/ annotations name devices from; a later one wins."`
+	DeviceOwnershipFromSecurityContext bool     `toml:"device_ownership_from_security_context" comment:"Give a non-root container's devices (ContainerConfig.devices) its uid and gid, so that it can use them (the kubelet's device plugins and DRA expect this)."`
 }
 
 // Handler is one runtime handler (a RuntimeClass handler name maps to one).
@@ -172,6 +173,7 @@ func Default() *Config {
 			PidsLimit:      0,
 			LogSizeMax:     -1,
 			InfraContainer: InfraAuto,
+			CDISpecDirs:    []string{"/etc/cdi", "/var/run/cdi"},
 			Handlers: map[string]Handler{
 				"runc": {
 					Type:               HandlerTypeOCI,
@@ -218,6 +220,7 @@ func (c *Config) Clone() *Config {
 	r.DefaultCapabilities = slices.Clone(r.DefaultCapabilities)
 	r.DefaultSysctls = slices.Clone(r.DefaultSysctls)
 	r.DefaultUlimits = slices.Clone(r.DefaultUlimits)
+	r.CDISpecDirs = slices.Clone(r.CDISpecDirs)
 	r.Handlers = cloneHandlers(r.Handlers)
 	n.Network.CNIPluginDirs = slices.Clone(n.Network.CNIPluginDirs)
 	n.Image.PinnedImages = slices.Clone(n.Image.PinnedImages)

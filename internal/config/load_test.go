@@ -182,6 +182,7 @@ func TestLoadInvalidValues(t *testing.T) {
 		{"pinned_images", "[image]\npinned_images = [\"\"]\n", 2, "image.pinned_images", "invalid pattern"},
 		{"streaming key without cert", "[streaming]\ntls_key_file = \"/k.pem\"\n", 2, "streaming.tls_key_file", "needs tls_cert_file"},
 		{"streaming idle_timeout", "[streaming]\nidle_timeout = \"0s\"\n", 2, "streaming.idle_timeout", "not positive"},
+		{"cdi_spec_dirs", "[runtime]\ncdi_spec_dirs = [\"etc/cdi\"]\n", 2, "runtime.cdi_spec_dirs", "must be absolute"},
 		{"sysctl global", "[runtime]\ndefault_sysctls = [\"kernel.panic=1\"]\n", 2, "runtime.default_sysctls", "is not namespaced"},
 		{"pids_limit", "[runtime]\npids_limit = -2\n", 2, "runtime.pids_limit", "-2 is invalid"},
 		{"log_size_max", "[runtime]\nlog_size_max = 0\n", 2, "runtime.log_size_max", "0 is invalid"},

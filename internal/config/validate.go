@@ -61,6 +61,9 @@ func (c *Config) check() []keyError {
 			v.bad(rk("default_ulimits"), "%v", err)
 		}
 	}
+	for _, d := range r.CDISpecDirs {
+		v.absPath(rk("cdi_spec_dirs"), d, true)
+	}
 	if r.PidsLimit < -1 {
 		v.bad(rk("pids_limit"), "%d is invalid (want -1 or 0 for no limit, or a positive count)", r.PidsLimit)
 	}

@@ -14,6 +14,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/cradle-runtime/cradle/internal/cdi"
 	"github.com/cradle-runtime/cradle/internal/config"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/image"
@@ -66,6 +67,7 @@ type Manager struct {
 	inflight   singleflight.Group // RunPodSandbox by pod name, for kubelet retries
 	stopWatch  func()
 	nri        *nri.NRI // nil when disabled; its methods accept nil
+	cdi        *cdi.Registry
 }
 
 // New opens the records, configures the runtime handlers and restores
@@ -82,6 +84,7 @@ func New(o Options) (*Manager, error) {
 		containers: store.NewIndex[*container.Container](),
 		sbNames:    store.NewNames(),
 		ctrNames:   store.NewNames(),
+		cdi:        cdi.New(cfg.Runtime.CDISpecDirs),
 		monitor: conmon.Options{
 			Conmon: cfg.Runtime.Conmon, ExitDir: filepath.Join(cfg.RunRoot, "exits"),
 			SocketDir:     filepath.Join(cfg.RunRoot, "socks"),
