@@ -79,7 +79,7 @@ type RuntimeConfig struct {
 	CgroupDriver        string             `toml:"cgroup_driver" comment:"Cgroup manager: cgroupfs or systemd (must match the kubelet)."`
 	CgroupParent        string             `toml:"cgroup_parent" comment:"Parent cgroup for pods that do not specify one."`
 	DefaultCapabilities []string           `toml:"default_capabilities" comment:"Capabilities granted to containers by default (names without the CAP_ prefix)."`
-	DefaultSysctls      []string           `toml:"default_sysctls" comment:"Sysctls applied to every pod, as \"name=value\"."`
+	DefaultSysctls      []string           `toml:"default_sysctls" comment:"Namespaced sysctls set in every pod, as \"name=value\"; a pod's own of the same name wins."`
 	DefaultUlimits      []string           `toml:"default_ulimits" comment:"Rlimits applied to every container, as \"name=soft:hard\" or \"name=value\" (e.g. \"nofile=1024:2048\")."`
 	PidsLimit           int64              `toml:"pids_limit" comment:"Maximum number of processes per container; 0 or -1 means no limit."`
 	LogSizeMax          int64              `toml:"log_size_max" comment:"Maximum container log size in bytes before rotation; -1 means unlimited."`

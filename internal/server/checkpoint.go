@@ -9,10 +9,11 @@ import (
 )
 
 // errCheckpoint says why there is no checkpoint: CRI-O and containerd
-// checkpoint through CRIU, and the CRIU this runtime was verified with
-// (3.17.1) fails `criu check` on kernels >= 6.x ("vdso: Unexpected rt vDSO
-// area bounds"), so a checkpoint could neither be taken nor restored here.
-const errCheckpoint = "CheckpointContainer is not implemented: checkpointing needs CRIU, and CRIU 3.17.1 fails `criu check` on this kernel (vdso: Unexpected rt vDSO area bounds), so it cannot be done or tested"
+// checkpoint through CRIU, and Debian 12's CRIU 3.17.1 fails `criu check`
+// on kernel 6.18 in its vDSO detection ("vdso: Failed to fill self vdso
+// symtable", or "Unexpected rt vDSO area bounds"), so a checkpoint could
+// neither be taken nor restored, nor tested.
+const errCheckpoint = "CheckpointContainer is not implemented: checkpointing needs CRIU, and CRIU 3.17.1 fails `criu check` on kernel 6.18 (vDSO detection), so it can neither be done nor tested"
 
 // CheckpointContainer is Unimplemented (errCheckpoint), for a known
 // container as for an unknown one: the kubelet reads Unimplemented as
