@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 
+	"github.com/cradle-runtime/cradle/internal/crierr"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -20,7 +22,7 @@ const errCheckpoint = "CheckpointContainer is not implemented: checkpointing nee
 // "the runtime has no checkpoint support" and says so to the user.
 func (s *Server) CheckpointContainer(_ context.Context, req *runtimeapi.CheckpointContainerRequest) (*runtimeapi.CheckpointContainerResponse, error) {
 	if req.GetContainerId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "container_id is empty")
+		return nil, crierr.Invalid("container_id", "is empty")
 	}
 	return nil, status.Error(codes.Unimplemented, errCheckpoint)
 }

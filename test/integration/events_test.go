@@ -2,9 +2,11 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -254,5 +256,45 @@ func TestSandboxEvents(t *testing.T) {
 	// created, started, stopped, deleted of the container itself.
 	if ctrEvents != 4 {
 		t.Errorf("%d events of the pod's container, want 4", ctrEvents)
+	}
+}
+
+// A pod whose infra (pause) process dies is STOPPED in the events, as
+// containerd tells of a sandbox that exited.
+func TestSandboxEventsInfraExit(t *testing.T) {
+	d := newDaemon(t)
+	d.pull(t, pauseImage)
+	cfg := d.podConfig(t, "sb-infra-exit")
+	cfg.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD // needs an infra process
+	pod := d.runPod(t, cfg)
+	resp, err := d.rt.PodSandboxStatus(ctx(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod, Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		InfraID string `json:"infraId"`
+	}
+	if err := json.Unmarshal([]byte(resp.GetInfo()["info"]), &info); err != nil || info.InfraID == "" {
+		t.Fatalf("no infra container in %q: %v", resp.GetInfo()["info"], err)
+	}
+	pid := 0
+	for _, p := range procs() {
+		if cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.pid)); err == nil && strings.Contains(string(cg), "cradle-"+info.InfraID) {
+			pid = p.pid
+		}
+	}
+	if pid == 0 {
+		t.Fatal("no infra process found")
+	}
+	ch := d.subscribe(t, ctx(t), true)
+	d.waitSubscribers(t, 1)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ev := nextEvent(t, ch, pod)
+	if ev.GetContainerEventType() != runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT ||
+		ev.GetPodSandboxStatus().GetState() != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+		t.Errorf("after the infra process died: %v with pod state %v, want STOPPED and NOTREADY",
+			ev.GetContainerEventType(), ev.GetPodSandboxStatus().GetState())
 	}
 }
