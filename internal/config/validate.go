@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/cradle-runtime/cradle/internal/netns"
 )
 
 // Validate reports every invalid value in c. Call it again after command
@@ -48,7 +49,10 @@ func (c *Config) check() []keyError {
 		}
 	}
 	for _, s := range r.DefaultSysctls {
-		if _, _, err := ParseSysctl(s); err != nil {
+		if name, _, err := ParseSysctl(s); err != nil {
+			v.bad(rk("default_sysctls"), "%v", err)
+		} else if err := netns.CheckNamespaced(name); err != nil {
+			// A global one would fail every pod, or change the host.
 			v.bad(rk("default_sysctls"), "%v", err)
 		}
 	}
@@ -56,6 +60,9 @@ func (c *Config) check() []keyError {
 		if _, err := ParseUlimit(s); err != nil {
 			v.bad(rk("default_ulimits"), "%v", err)
 		}
+	}
+	for _, d := range r.CDISpecDirs {
+		v.absPath(rk("cdi_spec_dirs"), d, true)
 	}
 	if r.PidsLimit < -1 {
 		v.bad(rk("pids_limit"), "%d is invalid (want -1 or 0 for no limit, or a positive count)", r.PidsLimit)
@@ -126,6 +133,11 @@ func (c *Config) check() []keyError {
 	if im.PullProgressTimeout < 0 {
 		v.bad(toml.Key{"image", "pull_progress_timeout"}, "%s is negative", im.PullProgressTimeout)
 	}
+	for _, p := range im.PinnedImages {
+		if strings.TrimSpace(p) == "" || strings.ContainsAny(p, " \t\n") {
+			v.bad(toml.Key{"image", "pinned_images"}, "invalid pattern %q: want an image name, \"*\" for any characters", p)
+		}
+	}
 
 	if c.NRI.Enable {
 		v.absPath(toml.Key{"nri", "socket_path"}, c.NRI.SocketPath, true)
@@ -159,6 +171,18 @@ func (c *Config) check() []keyError {
 		v.bad(toml.Key{"tracing", "service_name"}, "is empty")
 	}
 	v.hostPort(toml.Key{"streaming", "address"}, c.Streaming.Address)
+	st := &c.Streaming
+	v.absPath(toml.Key{"streaming", "tls_cert_file"}, st.TLSCertFile, false)
+	v.absPath(toml.Key{"streaming", "tls_key_file"}, st.TLSKeyFile, false)
+	switch {
+	case st.TLSCertFile != "" && st.TLSKeyFile == "":
+		v.bad(toml.Key{"streaming", "tls_cert_file"}, "needs tls_key_file as well")
+	case st.TLSKeyFile != "" && st.TLSCertFile == "":
+		v.bad(toml.Key{"streaming", "tls_key_file"}, "needs tls_cert_file as well")
+	}
+	if st.IdleTimeout <= 0 {
+		v.bad(toml.Key{"streaming", "idle_timeout"}, "%s is not positive", st.IdleTimeout)
+	}
 	return v.errs
 }
 

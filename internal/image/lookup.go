@@ -143,6 +143,9 @@ func (s *Service) info(img *storage.Image) (*ImageInfo, error) {
 			ii.Pinned = true
 		}
 	}
+	if pinned(s.cur().opts.PinnedImages, img.Names) {
+		ii.Pinned = true
+	}
 	s.mu.Lock()
 	s.configs[img.ID] = ii
 	s.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,7 @@ type Options struct {
 	RegistriesDir   string           // containers-registries.d(5)
 	PolicyPath      string           // containers-policy.json(5)
 	PauseImage      string           // pinned: never reported as removable
+	PinnedImages    []string         // image.pinned_images: also pinned (see pinned)
 	ProgressTimeout time.Duration    // 0: pulls never time out for lack of progress
 	Observer        observe.Observer // told of every pull; nil observes nothing
 }
@@ -77,17 +79,19 @@ type settings struct {
 
 func (s *Service) cur() *settings { return s.settings.Load() }
 
-// Reload puts the reloadable options in force: the pause image and the
-// registries.conf, registries.d and policy paths. registries.conf is parsed
+// Reload puts the reloadable options in force: the pause image, the
+// pinned image patterns, and the registries.conf, registries.d and policy
+// paths. registries.conf is parsed
 // again on the next use, even at an unchanged path; the policy is read at
 // every pull anyway. The store's own options stay.
-func (s *Service) Reload(pauseImage, registriesConf, registriesDir, policyPath string) {
+func (s *Service) Reload(pauseImage string, pinnedImages []string, registriesConf, registriesDir, policyPath string) {
 	o := s.cur().opts
 	o.PauseImage, o.RegistriesConf, o.RegistriesDir, o.PolicyPath = pauseImage, registriesConf, registriesDir, policyPath
-	pauseChanged := o.PauseImage != s.cur().opts.PauseImage
+	o.PinnedImages = slices.Clone(pinnedImages)
+	pinsChanged := o.PauseImage != s.cur().opts.PauseImage || !slices.Equal(o.PinnedImages, s.cur().opts.PinnedImages)
 	s.settings.Store(&settings{opts: o, sys: systemContext(o)})
 	sysregistriesv2.InvalidateCache()
-	if pauseChanged { // the cached image infos carry Pinned
+	if pinsChanged { // the cached image infos carry Pinned
 		s.mu.Lock()
 		clear(s.configs)
 		s.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/crierr"
 
 	"github.com/containerd/nri/pkg/api"
+	"github.com/cradle-runtime/cradle/internal/cdi"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/image"
 	"github.com/cradle-runtime/cradle/internal/netns"
@@ -110,6 +111,13 @@ func (m *Manager) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec 
 			}
 		}
 	}()
+	var cdiDevices []string
+	if !infra {
+		// Before anything is made: an unknown device fails the request.
+		if cdiDevices, err = m.cdiDevices(rec.Config); err != nil {
+			return nil, err
+		}
+	}
 	bundle, err := m.bundles.For(rec.ID)
 	if err != nil {
 		return nil, crierr.ToStatus(err, "create bundle")
@@ -162,6 +170,11 @@ func (m *Manager) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec 
 	// Volume dirs live in the bundle, so removing the container removes them.
 	if err := ocispec.PrepareHost(in, ociSpec); err != nil {
 		return nil, crierr.ToStatus(err, "container config")
+	}
+	// As containerd does, after the spec is built and before NRI plugins
+	// see it.
+	if err := m.cdi.Inject(ociSpec, cdiDevices); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "config.cdi_devices: %v", err)
 	}
 	if infra {
 		ocispec.MarkSandbox(ociSpec, sr.Config.GetLinux().GetResources())
@@ -224,6 +237,21 @@ func (m *Manager) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec 
 	return c, nil
 }
 
+// cdiDevices are the CDI devices cfg asks for, in cdi_devices or in
+// cdi.k8s.io/ annotations, each known to a spec in runtime.cdi_spec_dirs.
+func (m *Manager) cdiDevices(cfg *runtimeapi.ContainerConfig) ([]string, error) {
+	req := cdi.Request{Annotations: cfg.GetAnnotations()}
+	for _, d := range cfg.GetCDIDevices() {
+		req.Devices = append(req.Devices, d.GetName())
+	}
+	names, err := m.cdi.Devices(req)
+	var fe *cdi.FieldError
+	if errors.As(err, &fe) {
+		return nil, crierr.Invalid("config."+fe.Field, "%s", fe.Msg)
+	}
+	return names, err
+}
+
 func (m *Manager) containerInput(sr sandbox.Record, rec container.Record, img *image.ImageInfo, rootfs string) (*ocispec.ContainerInput, error) {
 	sb, err := m.sandboxSpecInfo(sr, rec.Config)
 	if err != nil {
@@ -245,7 +273,7 @@ func (m *Manager) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerCo
 		UID: sr.Config.GetMetadata().GetUid(), Hostname: hostname(sr.Config),
 		NetNS: sr.NetNS, IPCNS: sr.IPCNS, UTSNS: sr.UTSNS, HostPID: sandbox.HostPID(sr.Config),
 		HostsFile: sr.HostsFile, ResolvFile: sr.ResolvFile, HostnameFile: sr.HostnameFile, ShmPath: sr.ShmPath,
-		CgroupParent: sr.Config.GetLinux().GetCgroupParent(), Sysctls: sr.Config.GetLinux().GetSysctls(),
+		CgroupParent: sr.Config.GetLinux().GetCgroupParent(), Sysctls: m.podSysctls(sr.Config),
 		Annotations: sr.Config.GetAnnotations(), UserNS: sr.UserNS, SELinuxLabel: sr.SELinuxLabel,
 	}
 	info.AllowedAnnotations = m.handlerConfig(sr.Handler).AllowedAnnotations

@@ -227,7 +227,10 @@ func (m *Manager) recordExit(c *container.Container, e runtime.Exit) {
 			// Only a ready pod becomes NOTREADY here; one still being
 			// created is finished by RunPodSandbox.
 			if sb.Get().State == sandbox.Ready {
-				_, _ = sb.Transition(m.putSandbox, sandbox.NotReady, nil)
+				if changed, _ := sb.Transition(m.putSandbox, sandbox.NotReady, nil); changed {
+					// As containerd tells of a sandbox that exited.
+					m.emitSandbox(sb.Get(), runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
+				}
 			}
 		}
 		return

@@ -16,6 +16,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/cradle-runtime/cradle/internal/cdi"
 	"github.com/cradle-runtime/cradle/internal/config"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/image"
@@ -43,6 +44,10 @@ type Options struct {
 	// Observer is told of pod and container starts and OOM kills; nil
 	// observes nothing.
 	Observer observe.Observer
+	// SandboxEvent is told of every pod sandbox event (created, started,
+	// stopped, deleted), which GetContainerEvents carries as containerd
+	// does: with the sandbox's ID as the container's.
+	SandboxEvent func(runtimeapi.ContainerEventType, sandbox.Record)
 }
 
 // Manager owns the pod and container records and every change to them.
@@ -54,7 +59,9 @@ type Manager struct {
 	bundles  runtime.Bundles // one bundle directory per container
 	monitor  conmon.Options  // shared by the conmon handlers
 	defaults atomic.Pointer[ocispec.Defaults]
+	sysctls  map[string]string // runtime.default_sysctls
 	event    func(runtimeapi.ContainerEventType, container.Record)
+	sbEvent  func(runtimeapi.ContainerEventType, sandbox.Record)
 	obs      observe.Observer
 
 	// rtMu guards the handler set, which Reload changes. A removed
@@ -73,6 +80,7 @@ type Manager struct {
 	inflight   singleflight.Group // RunPodSandbox by pod name, for kubelet retries
 	stopWatch  func()
 	nri        *nri.NRI // nil when disabled; its methods accept nil
+	cdi        *cdi.Registry
 }
 
 // New opens the records, configures the runtime handlers and restores
@@ -80,7 +88,7 @@ type Manager struct {
 func New(o Options) (*Manager, error) {
 	cfg := o.Config
 	m := &Manager{
-		images: o.Images, net: o.Net, event: o.Event, obs: observe.Or(o.Observer),
+		images: o.Images, net: o.Net, event: o.Event, sbEvent: o.SandboxEvent, obs: observe.Or(o.Observer),
 		runtimes: map[string]runtime.Runtime{}, retired: map[string]config.Handler{},
 		pins: netns.NewManager(netns.DefaultNetDir, filepath.Join(cfg.RunRoot, "ns"),
 			filepath.Join(cfg.Root, "netns-owned")),
@@ -89,6 +97,7 @@ func New(o Options) (*Manager, error) {
 		containers: store.NewIndex[*container.Container](),
 		sbNames:    store.NewNames(),
 		ctrNames:   store.NewNames(),
+		cdi:        cdi.New(cfg.Runtime.CDISpecDirs),
 		monitor: conmon.Options{
 			Conmon: cfg.Runtime.Conmon, ExitDir: filepath.Join(cfg.RunRoot, "exits"),
 			SocketDir:     filepath.Join(cfg.RunRoot, "socks"),
@@ -121,6 +130,9 @@ func New(o Options) (*Manager, error) {
 		return nil, err
 	}
 	m.defaults.Store(&d)
+	if m.sysctls, err = cfg.Runtime.Sysctls(); err != nil {
+		return nil, err
+	}
 	// Built before the exit watcher, which relays exits to it; it serves
 	// plugins only from StartNRI, after restore.
 	if m.nri, err = nri.New(cfg.NRI, nriRuntime{m}); err != nil {
@@ -176,6 +188,7 @@ func defaults(cfg *config.Config) (ocispec.Defaults, error) {
 		MinOOMScoreAdj: ocispec.OwnOOMScoreAdj(),
 		PidsLimit:      cfg.Runtime.PidsLimit,
 	}
+	d.DeviceOwnershipFromSecurityContext = cfg.Runtime.DeviceOwnershipFromSecurityContext
 	for _, u := range ulimits {
 		d.Rlimits = append(d.Rlimits, rlimit(u))
 	}
@@ -266,6 +279,17 @@ func (m *Manager) StateCounts() (sandboxes, containers map[string]int) {
 func (m *Manager) emit(typ runtimeapi.ContainerEventType, r container.Record) {
 	if m.event != nil && !r.Infra {
 		m.event(typ, r)
+	}
+}
+
+// emitSandbox tells of a sandbox event; r is the record as of the event,
+// which for a deleted sandbox is the last one there was.
+func (m *Manager) emitSandbox(r sandbox.Record, types ...runtimeapi.ContainerEventType) {
+	if m.sbEvent == nil {
+		return
+	}
+	for _, typ := range types {
+		m.sbEvent(typ, r)
 	}
 }
 

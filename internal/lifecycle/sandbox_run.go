@@ -198,6 +198,7 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 		}
 		return "", crierr.ToStatus(err, "persist sandbox")
 	}
+	m.emitSandbox(sb.Get(), runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	slog.Info("pod sandbox ready", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName(),
 		"pin", tPin.Sub(t0).Round(time.Microsecond), "network", tNet.Sub(tPin).Round(time.Microsecond),
 		"infra", tInfra.Sub(tNet).Round(time.Microsecond), "total", time.Since(t0).Round(time.Microsecond))
@@ -208,7 +209,7 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 func (m *Manager) pinNamespaces(sb *sandbox.Sandbox) error {
 	r := sb.Get()
 	cfg := r.Config
-	req := netns.Request{ID: r.ID, Sysctls: cfg.GetLinux().GetSysctls()}
+	req := netns.Request{ID: r.ID, Sysctls: m.podSysctls(cfg)}
 	if !sandbox.HostNetwork(cfg) {
 		req.Kinds = append(req.Kinds, netns.Net, netns.UTS)
 		req.Hostname = hostname(cfg)
@@ -232,6 +233,12 @@ func (m *Manager) pinNamespaces(sb *sandbox.Sandbox) error {
 		return crierr.ToStatus(err, "pin pod namespaces")
 	}
 	return nil
+}
+
+// podSysctls are the sysctls the pod's namespaces get: the applicable
+// runtime.default_sysctls, overridden by the pod's own.
+func (m *Manager) podSysctls(cfg *runtimeapi.PodSandboxConfig) map[string]string {
+	return netns.WithDefaults(m.sysctls, cfg.GetLinux().GetSysctls(), sandbox.HostNetwork(cfg), sandbox.HostIPC(cfg))
 }
 
 // forgetSandbox drops a fully released sandbox from memory and disk.

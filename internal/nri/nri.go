@@ -273,3 +273,34 @@ func (n *NRI) Event(ctx context.Context, ev api.Event, pod *api.PodSandbox, ctr 
 	}
 	return nil
 }
+
+// UpdatePodSandbox tells plugins a pod is being resized (the sum of its
+// containers' resources, and its overhead); an error fails the update.
+func (n *NRI) UpdatePodSandbox(ctx context.Context, pod *api.PodSandbox, overhead, res *specs.LinuxResources) error {
+	if !n.Enabled() {
+		return nil
+	}
+	ctx, cancel := hookCtx(ctx)
+	defer cancel()
+	req := &api.UpdatePodSandboxRequest{Pod: pod, LinuxResources: api.FromOCILinuxResources(res, nil)}
+	if overhead != nil {
+		req.OverheadLinuxResources = api.FromOCILinuxResources(overhead, nil)
+	}
+	if _, err := n.a.UpdatePodSandbox(ctx, req); err != nil {
+		return fmt.Errorf("NRI UpdatePodSandbox: %w", err)
+	}
+	return nil
+}
+
+// PostUpdatePodSandbox tells plugins a pod was resized.
+func (n *NRI) PostUpdatePodSandbox(ctx context.Context, pod *api.PodSandbox) error {
+	if !n.Enabled() {
+		return nil
+	}
+	ctx, cancel := hookCtx(ctx)
+	defer cancel()
+	if err := n.a.PostUpdatePodSandbox(ctx, &api.PostUpdatePodSandboxRequest{Pod: pod}); err != nil {
+		return fmt.Errorf("NRI PostUpdatePodSandbox: %w", err)
+	}
+	return nil
+}

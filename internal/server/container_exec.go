@@ -29,7 +29,10 @@ type streamState struct{ srv *streaming.Server }
 
 // startStreaming starts the streaming server on the configured address.
 func (s *Server) startStreaming() error {
-	srv, err := streaming.Start(s.cfg.Streaming.Address, streamBackend{s})
+	sc := s.cfg.Streaming
+	srv, err := streaming.Start(streaming.Options{
+		Addr: sc.Address, TLSCertFile: sc.TLSCertFile, TLSKeyFile: sc.TLSKeyFile, IdleTimeout: sc.IdleTimeout.Std(),
+	}, streamBackend{s})
 	if err != nil {
 		return fmt.Errorf("streaming server: %w", err)
 	}

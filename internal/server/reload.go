@@ -14,6 +14,7 @@ import (
 var reloadableKeys = map[string]func(dst, src *config.Config){
 	"log_level":                       func(d, s *config.Config) { d.LogLevel = s.LogLevel },
 	"image.pause_image":               func(d, s *config.Config) { d.Image.PauseImage = s.Image.PauseImage },
+	"image.pinned_images":             func(d, s *config.Config) { d.Image.PinnedImages = s.Image.PinnedImages },
 	"image.registries_conf":           func(d, s *config.Config) { d.Image.RegistriesConf = s.Image.RegistriesConf },
 	"image.registries_d":              func(d, s *config.Config) { d.Image.RegistriesD = s.Image.RegistriesD },
 	"image.signature_policy":          func(d, s *config.Config) { d.Image.SignaturePolicy = s.Image.SignaturePolicy },
@@ -63,7 +64,7 @@ func (s *Server) Reload(next *config.Config) (*config.Config, error) {
 		return nil, err
 	}
 	im := applied.Image
-	s.images.Reload(im.PauseImage, im.RegistriesConf, im.RegistriesD, im.SignaturePolicy)
+	s.images.Reload(im.PauseImage, im.PinnedImages, im.RegistriesConf, im.RegistriesD, im.SignaturePolicy)
 	slog.Info("registries and signature policy re-read", "registries_conf", im.RegistriesConf, "signature_policy", im.SignaturePolicy)
 	for _, c := range changed {
 		slog.Info("config changed", "key", c.Key.String(), "old", c.Old, "new", c.New)

@@ -57,7 +57,7 @@ func New(cfg *config.Config) (*Server, error) {
 		Root: filepath.Join(cfg.Root, "storage"), RunRoot: filepath.Join(cfg.RunRoot, "storage"),
 		Driver: cfg.Image.StorageDriver, RegistriesConf: cfg.Image.RegistriesConf,
 		RegistriesDir: cfg.Image.RegistriesD, PolicyPath: cfg.Image.SignaturePolicy,
-		PauseImage: cfg.Image.PauseImage, ProgressTimeout: cfg.Image.PullProgressTimeout.Std(),
+		PauseImage: cfg.Image.PauseImage, PinnedImages: cfg.Image.PinnedImages, ProgressTimeout: cfg.Image.PullProgressTimeout.Std(),
 		Observer: s.metrics,
 	})
 	if err != nil {
@@ -72,7 +72,7 @@ func New(cfg *config.Config) (*Server, error) {
 		s.images.Shutdown()
 		return nil, err
 	}
-	s.lc, err = lifecycle.New(lifecycle.Options{Config: cfg, Images: s.images, Net: s.net, Event: s.emit, Observer: s.metrics})
+	s.lc, err = lifecycle.New(lifecycle.Options{Config: cfg, Images: s.images, Net: s.net, Event: s.emit, SandboxEvent: s.emitSandbox, Observer: s.metrics})
 	if err != nil {
 		s.Close()
 		return nil, err
