@@ -95,9 +95,3 @@ func memoryCgroup(t *testing.T, pid int) string {
 	t.Fatalf("pid %d has no memory cgroup:\n%s", pid, data)
 	return ""
 }
-
-// cgroupHierarchies are the mounted cgroup hierarchies.
-func cgroupHierarchies() []string {
-	hs, _ := filepath.Glob("/sys/fs/cgroup/*")
-	return append(hs, "/sys/fs/cgroup")
-}

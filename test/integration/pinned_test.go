@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"strings"
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -42,6 +43,17 @@ pinned_images = ["registry.k8s.io/e2e-test-images/*", "*test-image-tags:2"]
 	}
 	if seen != len(want) {
 		t.Errorf("ListImages showed %d of the %d images", seen, len(want))
+	}
+
+	// A reload puts a new set of patterns in force at once.
+	d.dropin(t, "pinned.toml", "[image]\npinned_images = [\""+testImage1+"\"]\n")
+	if log := d.reload(t); !strings.Contains(log, "key=image.pinned_images") {
+		t.Fatalf("the reload did not apply image.pinned_images:\n%s", log)
+	}
+	for ref, pinned := range map[string]bool{busybox: false, testImage1: true, tagsImage + ":2": false, pauseImage: true} {
+		if got := d.imageStatus(t, ref).GetPinned(); got != pinned {
+			t.Errorf("after the reload, ImageStatus %s: pinned %v, want %v", ref, got, pinned)
+		}
 	}
 
 	if _, err := d.img.RemoveImage(ctx(t), &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: busybox}}); err != nil {
