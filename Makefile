@@ -3,8 +3,11 @@ GO        ?= go
 TAGS      := containers_image_openpgp exclude_graphdriver_btrfs
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/cradle-runtime/cradle/internal/version.Version=$(VERSION)
+# make install: everything goes below $(DESTDIR); see hack/install.sh.
+DESTDIR   ?=
+PREFIX    ?= /usr/local
 
-.PHONY: build run test unit fuzz integration critest critest-vm bench deps test-deps vet clean
+.PHONY: build run test unit fuzz integration critest critest-vm bench deps test-deps vet clean install uninstall install-test
 
 build:
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/cradle ./cmd/cradle
@@ -54,7 +57,20 @@ critest: build
 critest-vm: build
 	CRITEST_HANDLER=vm hack/critest.sh
 
-test: test-deps vet unit fuzz integration critest critest-vm
+# The binary, the systemd unit, and (where none exists) a default
+# cradle.toml, crictl.yaml and CNI network; uninstall removes what install
+# placed, except a config edited since.
+install: build
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" hack/install.sh install
+
+uninstall:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" hack/install.sh uninstall
+
+# install and uninstall into a temporary DESTDIR, checking the tree.
+install-test:
+	hack/test-install.sh
+
+test: test-deps vet unit fuzz install-test integration critest critest-vm
 
 # Benchmark against containerd (Debian's package) in the same run: latency
 # percentiles and memory per pod, both daemons with their own state; not

@@ -4,7 +4,8 @@
 set -euo pipefail
 dir=${CNI_CONF_DIR:-/etc/cni/net.d}
 mkdir -p "$dir"
-if ls "$dir"/*.conf "$dir"/*.conflist "$dir"/*.json >/dev/null 2>&1; then
+# Any one of the three kinds is a config (ls of all three fails if one is missing).
+if [ -n "$(find "$dir" -maxdepth 1 \( -name '*.conf' -o -name '*.conflist' -o -name '*.json' \) -print -quit)" ]; then
   exit 0
 fi
 cat >"$dir/10-cradle.conflist" <<'JSON'

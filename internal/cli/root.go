@@ -1,4 +1,4 @@
-// Package cli holds cradle's subcommands: serve, config, check and version.
+// Package cli holds cradle's subcommands: serve, config, check, status and version.
 package cli
 
 import (
@@ -65,7 +65,7 @@ func Root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), configCmd(), checkCmd(), versionCmd())
+	root.AddCommand(serveCmd(), configCmd(), checkCmd(), statusCmd(), versionCmd())
 	return root
 }
 

@@ -34,21 +34,26 @@ func serveCmd() *cobra.Command {
 		Short: "run the CRI daemon",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			sd := takeNotifySocket()
+			// Before anything else: an early SIGHUP must not kill the
+			// daemon; it is handled once the server exists.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
 			cfg, err := o.load()
 			if err != nil {
 				return err
 			}
 			setupLogging(os.Stderr, cfg.LogLevel, cfg.LogFormat)
-			go reloadOnSIGHUP(&o)
 			go dumpOnSIGUSR1(filepath.Join(cfg.RunRoot, "dumps"))
-			return serve(cfg)
+			return serve(cfg, sd, func(srv *server.Server) { go reloadOnSIGHUP(hup, &o, srv) })
 		},
 	}
 	o.register(cmd)
 	return cmd
 }
 
-func serve(cfg *config.Config) error {
+// serve runs the daemon; started is called once the server is built.
+func serve(cfg *config.Config, sd *notifier, started func(*server.Server)) error {
 	if err := runtime.EnableSubreaper(); err != nil {
 		slog.Warn("cannot become a child subreaper; exited monitors are left to PID 1", "error", err)
 	}
@@ -61,17 +66,25 @@ func serve(cfg *config.Config) error {
 		srv.Close()
 		return err
 	}
+	started(srv)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
 		sig := <-sigs
+		sd.notify(notifyStopping)
 		slog.Info("shutting down; containers keep running", "signal", sig.String())
 		srv.Shutdown(shutdownGrace)
 	}()
-	slog.Info("cradle serving", "version", version.Version, "listen", cfg.Listen, "root", cfg.Root, "runroot", cfg.RunRoot)
-	if err := srv.Serve(l); err != nil && !errors.Is(err, net.ErrClosed) {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	// Ready once a CRI call is answered, not merely when the socket exists.
+	if waitServing(cfg.ListenPath(), served) {
+		slog.Info("cradle serving", "version", version.Version, "listen", cfg.Listen, "root", cfg.Root, "runroot", cfg.RunRoot)
+		sd.notify(notifyReady)
+	}
+	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	// Serve returns as soon as shutdown begins; wait until it is complete.
@@ -103,6 +116,23 @@ func listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
+// waitServing returns true once the daemon's own socket answers a CRI
+// call, or false if Serve returned first (its error is put back).
+func waitServing(path string, served chan error) bool {
+	for {
+		select {
+		case err := <-served:
+			served <- err
+			return false
+		default:
+		}
+		if serving(path) {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // serving reports whether a CRI server answers on path. A connect alone is
 // not enough: after a crash, a child caught between fork and exec can hold
 // the dead daemon's listening socket for a moment, and connections then
@@ -124,20 +154,21 @@ func serving(path string) bool {
 	return err == nil
 }
 
-// reloadOnSIGHUP re-reads the config files and applies what is safe to
-// change in a running daemon: the log level. The CNI config is watched on
-// its own; everything else needs a restart, which keeps the containers.
-func reloadOnSIGHUP(o *overrides) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+// reloadOnSIGHUP re-reads the config files and has the server apply what
+// is safe to change in a running daemon (see Server.Reload); the log level
+// is set here. The CNI config is watched on its own; everything else needs
+// a restart, which keeps the containers.
+func reloadOnSIGHUP(hup <-chan os.Signal, o *overrides, srv *server.Server) {
 	for range hup {
-		cfg, err := o.load()
+		next, err := o.load()
+		if err == nil {
+			next, err = srv.Reload(next)
+		}
 		if err != nil {
 			slog.Error("config reload failed; keeping the running config", "error", err)
 			continue
 		}
-		logLevel.Set(parseLevel(cfg.LogLevel))
+		logLevel.Set(parseLevel(next.LogLevel))
 		setLogrusLevel(logLevel.Level())
-		slog.Info("config reloaded", "log_level", cfg.LogLevel)
 	}
 }

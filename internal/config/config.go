@@ -64,6 +64,15 @@ type Config struct {
 	Stats     StatsConfig     `toml:"stats" comment:"Container and pod statistics."`
 	NRI       NRIConfig       `toml:"nri" comment:"Node Resource Interface: plugins that observe and adjust pods and containers."`
 	Metrics   MetricsConfig   `toml:"metrics" comment:"Prometheus metrics and profiling over HTTP; off unless address is set."`
+	Tracing   TracingConfig   `toml:"tracing" comment:"OpenTelemetry spans of CRI calls and their steps, exported over OTLP/gRPC; off unless endpoint is set."`
+}
+
+// TracingConfig configures the OpenTelemetry trace exporter.
+type TracingConfig struct {
+	Endpoint               string `toml:"endpoint" comment:"OTLP/gRPC collector as host:port (e.g. \"127.0.0.1:4317\"); empty turns tracing off."`
+	Insecure               bool   `toml:"insecure" comment:"Export without TLS, as to a collector on the node; otherwise TLS verified against the system's roots."`
+	SamplingRatePerMillion int    `toml:"sampling_rate_per_million" comment:"New traces sampled per million, 0 to 1000000; a call whose caller (the kubelet) sent a trace follows its sampling decision."`
+	ServiceName            string `toml:"service_name" comment:"service.name of the exported spans."`
 }
 
 // MetricsConfig configures the metrics endpoint.
@@ -79,12 +88,16 @@ type RuntimeConfig struct {
 	CgroupDriver        string             `toml:"cgroup_driver" comment:"Cgroup manager: cgroupfs or systemd (must match the kubelet)."`
 	CgroupParent        string             `toml:"cgroup_parent" comment:"Parent cgroup for pods that do not specify one."`
 	DefaultCapabilities []string           `toml:"default_capabilities" comment:"Capabilities granted to containers by default (names without the CAP_ prefix)."`
-	DefaultSysctls      []string           `toml:"default_sysctls" comment:"Sysctls applied to every pod, as \"name=value\"."`
+	DefaultSysctls      []string           `toml:"default_sysctls" comment:"Namespaced sysctls set in every pod, as \"name=value\"; a pod's own of the same name wins."`
 	DefaultUlimits      []string           `toml:"default_ulimits" comment:"Rlimits applied to every container, as \"name=soft:hard\" or \"name=value\" (e.g. \"nofile=1024:2048\")."`
 	PidsLimit           int64              `toml:"pids_limit" comment:"Maximum number of processes per container; 0 or -1 means no limit."`
 	LogSizeMax          int64              `toml:"log_size_max" comment:"Maximum container log size in bytes before rotation; -1 means unlimited."`
 	InfraContainer      string             `toml:"infra_container" comment:"auto: a shared PID namespace is held by cradle's own PID holder, no infra container; always: every pod runs a pause infra container."`
+	SeccompProfile      string             `toml:"seccomp_profile" comment:"JSON seccomp profile (moby format) for RuntimeDefault; empty means the built-in moby default. SIGHUP re-reads it."`
 	Handlers            map[string]Handler `toml:"handlers" comment:"Runtime handlers, keyed by the RuntimeClass handler name."`
+
+	CDISpecDirs                        []string `toml:"cdi_spec_dirs" comment:"Directories of CDI (Container Device Interface) specs that cdi_devices and cdi.k8s.io/ annotations name devices from; a later one wins."`
+	DeviceOwnershipFromSecurityContext bool     `toml:"device_ownership_from_security_context" comment:"Give a non-root container's devices (ContainerConfig.devices) its uid and gid, so that it can use them (the kubelet's device plugins and DRA expect this)."`
 }
 
 // Handler is one runtime handler (a RuntimeClass handler name maps to one).
@@ -93,7 +106,10 @@ type Handler struct {
 	Path        string   `toml:"path" comment:"Path of the runtime binary (oci) or of the shim (vm); empty inherits the default handler's, if it is of the same type."`
 	RuntimePath string   `toml:"runtime_path" comment:"vm handlers of a runc-based shim: the OCI runtime the shim runs (its BinaryName option); empty sends the shim no runc options (Kata, gVisor)."`
 	MonitorEnv  []string `toml:"monitor_env" comment:"Extra KEY=value environment for the handler's monitor (conmon) or shim."`
-	RuntimeArgs []string `toml:"runtime_args" comment:"oci handlers: extra global arguments for the runtime, before its subcommand (such as --debug)."`
+	// MonitorCgroup keeps monitors out of the daemon's cgroup, as CRI-O's
+	// conmon_cgroup and containerd's ShimCgroup do.
+	MonitorCgroup string   `toml:"monitor_cgroup" comment:"cgroupfs path (such as /cradle-monitors) the handler's conmon or shim processes are moved into; empty keeps them in the daemon's cgroup. cgroupfs driver only."`
+	RuntimeArgs   []string `toml:"runtime_args" comment:"oci handlers: extra global arguments for the runtime, before its subcommand (such as --debug)."`
 	// PrivilegedWithoutHostDevices keeps host devices out of privileged containers.
 	PrivilegedWithoutHostDevices bool     `toml:"privileged_without_host_devices" comment:"Privileged containers of this handler get no host devices (as for VM runtimes, whose guests have their own)."`
 	Root                         string   `toml:"root" comment:"Runtime state directory; empty means <runroot>/runtime/<handler name>."`
@@ -117,11 +133,16 @@ type ImageConfig struct {
 	SignaturePolicy     string   `toml:"signature_policy" comment:"containers-policy.json(5) file deciding which images may be pulled."`
 	StorageDriver       string   `toml:"storage_driver" comment:"Storage driver: overlay or vfs; empty means overlay with fallback to vfs."`
 	PullProgressTimeout Duration `toml:"pull_progress_timeout" comment:"Cancel a pull that makes no progress for this long (Go duration, e.g. \"1m\"); 0 disables."`
+	PinnedImages        []string `toml:"pinned_images" comment:"Images the kubelet's image GC must never remove, reported as pinned: full or short names (\"busybox:1.36\"), \"*\" matches any run of characters (\"registry.k8s.io/*\", \"*pause*\")."`
 }
 
 // StreamingConfig configures the streaming server.
 type StreamingConfig struct {
 	Address string `toml:"address" comment:"host:port the streaming server listens on; port 0 picks a free port."`
+
+	TLSCertFile string   `toml:"tls_cert_file" comment:"PEM certificate (chain) the streaming server serves https with; set with tls_key_file, empty serves http."`
+	TLSKeyFile  string   `toml:"tls_key_file" comment:"PEM private key of tls_cert_file."`
+	IdleTimeout Duration `toml:"idle_timeout" comment:"Close an exec, attach or port-forward connection idle for this long (Go duration)."`
 }
 
 // StatsConfig configures stats collection.
@@ -165,6 +186,7 @@ func Default() *Config {
 			PidsLimit:      0,
 			LogSizeMax:     -1,
 			InfraContainer: InfraAuto,
+			CDISpecDirs:    []string{"/etc/cdi", "/var/run/cdi"},
 			Handlers: map[string]Handler{
 				"runc": {
 					Type:               HandlerTypeOCI,
@@ -186,8 +208,11 @@ func Default() *Config {
 			SignaturePolicy:     "/etc/containers/policy.json",
 			StorageDriver:       "", // overlay, or vfs where overlay cannot work
 			PullProgressTimeout: Duration(time.Minute),
+			PinnedImages:        []string{},
 		},
-		Streaming: StreamingConfig{Address: "127.0.0.1:0"},
+		// 4h: the kubelet's and containerd's stream idle timeout.
+		Streaming: StreamingConfig{Address: "127.0.0.1:0", IdleTimeout: Duration(4 * time.Hour)},
+		Tracing:   TracingConfig{SamplingRatePerMillion: 1_000_000, ServiceName: "cradle"},
 		Stats:     StatsConfig{CollectionPeriod: Duration(10 * time.Second)},
 		NRI: NRIConfig{
 			Enable:           true,
@@ -209,8 +234,10 @@ func (c *Config) Clone() *Config {
 	r.DefaultCapabilities = slices.Clone(r.DefaultCapabilities)
 	r.DefaultSysctls = slices.Clone(r.DefaultSysctls)
 	r.DefaultUlimits = slices.Clone(r.DefaultUlimits)
+	r.CDISpecDirs = slices.Clone(r.CDISpecDirs)
 	r.Handlers = cloneHandlers(r.Handlers)
 	n.Network.CNIPluginDirs = slices.Clone(n.Network.CNIPluginDirs)
+	n.Image.PinnedImages = slices.Clone(n.Image.PinnedImages)
 	return &n
 }
 

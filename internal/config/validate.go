@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/cradle-runtime/cradle/internal/netns"
 )
 
 // Validate reports every invalid value in c. Call it again after command
@@ -48,7 +49,10 @@ func (c *Config) check() []keyError {
 		}
 	}
 	for _, s := range r.DefaultSysctls {
-		if _, _, err := ParseSysctl(s); err != nil {
+		if name, _, err := ParseSysctl(s); err != nil {
+			v.bad(rk("default_sysctls"), "%v", err)
+		} else if err := netns.CheckNamespaced(name); err != nil {
+			// A global one would fail every pod, or change the host.
 			v.bad(rk("default_sysctls"), "%v", err)
 		}
 	}
@@ -57,6 +61,9 @@ func (c *Config) check() []keyError {
 			v.bad(rk("default_ulimits"), "%v", err)
 		}
 	}
+	for _, d := range r.CDISpecDirs {
+		v.absPath(rk("cdi_spec_dirs"), d, true)
+	}
 	if r.PidsLimit < -1 {
 		v.bad(rk("pids_limit"), "%d is invalid (want -1 or 0 for no limit, or a positive count)", r.PidsLimit)
 	}
@@ -64,6 +71,7 @@ func (c *Config) check() []keyError {
 		v.bad(rk("log_size_max"), "%d is invalid (want -1 for unlimited or a positive number of bytes)", r.LogSizeMax)
 	}
 	v.oneOf(rk("infra_container"), r.InfraContainer, InfraAuto, InfraAlways)
+	v.absPath(rk("seccomp_profile"), r.SeccompProfile, false)
 	for _, name := range c.HandlerNames() {
 		h := r.Handlers[name]
 		hk := func(k string) toml.Key { return rk("handlers", name, k) }
@@ -97,6 +105,13 @@ func (c *Config) check() []keyError {
 				v.bad(hk("monitor_env"), "%q is not KEY=value", kv)
 			}
 		}
+		switch mc := h.MonitorCgroup; {
+		case mc == "":
+		case r.CgroupDriver == CgroupDriverSystemd:
+			v.bad(hk("monitor_cgroup"), "applies to the cgroupfs driver only")
+		case !filepath.IsAbs(mc) || filepath.Clean(mc) != mc || mc == "/":
+			v.bad(hk("monitor_cgroup"), "%q must be a clean absolute cgroupfs path below the root", mc)
+		}
 		v.oneOf(hk("infra_container"), h.InfraContainer, "", InfraAuto, InfraAlways)
 		if slices.Contains(h.AllowedAnnotations, "") {
 			v.bad(hk("allowed_annotations"), "empty annotation name")
@@ -117,6 +132,11 @@ func (c *Config) check() []keyError {
 	v.oneOf(toml.Key{"image", "storage_driver"}, im.StorageDriver, "", StorageDriverOverlay, StorageDriverVFS)
 	if im.PullProgressTimeout < 0 {
 		v.bad(toml.Key{"image", "pull_progress_timeout"}, "%s is negative", im.PullProgressTimeout)
+	}
+	for _, p := range im.PinnedImages {
+		if strings.TrimSpace(p) == "" || strings.ContainsAny(p, " \t\n") {
+			v.bad(toml.Key{"image", "pinned_images"}, "invalid pattern %q: want an image name, \"*\" for any characters", p)
+		}
 	}
 
 	if c.NRI.Enable {
@@ -139,7 +159,30 @@ func (c *Config) check() []keyError {
 	} else if c.Metrics.Pprof {
 		v.bad(toml.Key{"metrics", "pprof"}, "needs metrics.address: pprof is served on the metrics endpoint")
 	}
+	if c.Tracing.Endpoint != "" {
+		v.hostPort(toml.Key{"tracing", "endpoint"}, c.Tracing.Endpoint)
+	} else if c.Tracing.Insecure {
+		v.bad(toml.Key{"tracing", "insecure"}, "needs tracing.endpoint: it says how spans reach the collector")
+	}
+	if r := c.Tracing.SamplingRatePerMillion; r < 0 || r > 1_000_000 {
+		v.bad(toml.Key{"tracing", "sampling_rate_per_million"}, "%d is not between 0 and 1000000", r)
+	}
+	if c.Tracing.ServiceName == "" {
+		v.bad(toml.Key{"tracing", "service_name"}, "is empty")
+	}
 	v.hostPort(toml.Key{"streaming", "address"}, c.Streaming.Address)
+	st := &c.Streaming
+	v.absPath(toml.Key{"streaming", "tls_cert_file"}, st.TLSCertFile, false)
+	v.absPath(toml.Key{"streaming", "tls_key_file"}, st.TLSKeyFile, false)
+	switch {
+	case st.TLSCertFile != "" && st.TLSKeyFile == "":
+		v.bad(toml.Key{"streaming", "tls_cert_file"}, "needs tls_key_file as well")
+	case st.TLSKeyFile != "" && st.TLSCertFile == "":
+		v.bad(toml.Key{"streaming", "tls_key_file"}, "needs tls_cert_file as well")
+	}
+	if st.IdleTimeout <= 0 {
+		v.bad(toml.Key{"streaming", "idle_timeout"}, "%s is not positive", st.IdleTimeout)
+	}
 	return v.errs
 }
 

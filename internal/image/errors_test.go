@@ -71,8 +71,10 @@ func TestAuthKey(t *testing.T) {
 }
 
 func TestSystemContextAuth(t *testing.T) {
-	s := &Service{sys: systemContext(Options{Root: "/r", RegistriesConf: "/x/registries.conf"})}
-	if got := s.sys.DockerPerHostCertDirPath; got != "/x/certs.d" {
+	s := &Service{}
+	o := Options{Root: "/r", RegistriesConf: "/x/registries.conf"}
+	s.settings.Store(&settings{opts: o, sys: systemContext(o)})
+	if got := s.cur().sys.DockerPerHostCertDirPath; got != "/x/certs.d" {
 		t.Fatalf("certs dir = %q, want certs.d beside registries.conf", got)
 	}
 	if s2 := systemContext(Options{RegistriesConf: "/etc/containers/registries.conf"}); s2.DockerPerHostCertDirPath != "" {
@@ -83,7 +85,7 @@ func TestSystemContextAuth(t *testing.T) {
 		sys.DockerAuthConfig.IdentityToken != "id" || sys.DockerBearerRegistryToken != "tok" {
 		t.Fatalf("credentials not passed: %+v %q", sys.DockerAuthConfig, sys.DockerBearerRegistryToken)
 	}
-	if s.sys.DockerAuthConfig != nil {
+	if s.cur().sys.DockerAuthConfig != nil {
 		t.Fatal("a request's credentials leaked into the shared context")
 	}
 }

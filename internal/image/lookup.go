@@ -51,7 +51,7 @@ func (s *Service) lookup(ref string) (*storage.Image, error) {
 		}
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
 	}
-	names, err := shortnames.ResolveLocally(s.sys, ref)
+	names, err := shortnames.ResolveLocally(s.cur().sys, ref)
 	if err != nil {
 		return nil, fmt.Errorf("%w %q: %v", ErrInvalidReference, ref, err)
 	}
@@ -125,7 +125,7 @@ func (s *Service) info(img *storage.Image) (*ImageInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reference image %s: %w", img.ID, err)
 	}
-	src, err := ref.NewImage(context.Background(), s.sys)
+	src, err := ref.NewImage(context.Background(), s.cur().sys)
 	if err != nil {
 		return nil, fmt.Errorf("open image %s: %w", img.ID, err)
 	}
@@ -143,6 +143,9 @@ func (s *Service) info(img *storage.Image) (*ImageInfo, error) {
 			ii.Pinned = true
 		}
 	}
+	if pinned(s.cur().opts.PinnedImages, img.Names) {
+		ii.Pinned = true
+	}
 	s.mu.Lock()
 	s.configs[img.ID] = ii
 	s.mu.Unlock()
@@ -150,7 +153,7 @@ func (s *Service) info(img *storage.Image) (*ImageInfo, error) {
 }
 
 func (s *Service) pauseName() string {
-	named, err := reference.ParseNormalizedNamed(s.opts.PauseImage)
+	named, err := reference.ParseNormalizedNamed(s.cur().opts.PauseImage)
 	if err != nil {
 		return ""
 	}

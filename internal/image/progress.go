@@ -29,6 +29,7 @@ type watchdog struct {
 	ctx    context.Context
 	events chan types.ProgressProperties
 	stop   func()
+	exited chan struct{} // the watching goroutine returned
 
 	mu    sync.Mutex
 	bytes uint64 // transferred so far
@@ -41,16 +42,21 @@ var ioCounter = procSelfIO
 
 func watchProgress(parent context.Context, timeout time.Duration, log *slog.Logger) *watchdog {
 	ctx, cancel := context.WithCancelCause(parent)
-	w := &watchdog{ctx: ctx, events: make(chan types.ProgressProperties, 64)}
+	w := &watchdog{ctx: ctx, events: make(chan types.ProgressProperties, 64), exited: make(chan struct{})}
 	done := make(chan struct{})
 	var once sync.Once
-	w.stop = func() { once.Do(func() { close(done); cancel(nil) }) }
+	// Waits for the watching goroutine: once stop returns, it reads nothing.
+	w.stop = func() {
+		once.Do(func() { close(done); cancel(nil) })
+		<-w.exited
+	}
 
 	tick := time.Second
 	if timeout > 0 && timeout/4 < tick {
 		tick = max(timeout/4, time.Millisecond)
 	}
 	go func() {
+		defer close(w.exited)
 		t := time.NewTicker(tick)
 		defer t.Stop()
 		last, lastLog, lastIO := time.Now(), time.Now(), ioCounter()
@@ -94,6 +100,20 @@ func (w *watchdog) record(p types.ProgressProperties, log *slog.Logger) {
 		log.Debug("blob pulled", "digest", p.Artifact.Digest.String(), "bytes", p.Offset)
 	case types.ProgressEventSkipped:
 		log.Debug("blob already present", "digest", p.Artifact.Digest.String())
+	}
+}
+
+// final stops the watchdog and counts the events still queued: once the
+// copy has returned, its totals are then complete.
+func (w *watchdog) final(log *slog.Logger) (uint64, int) {
+	w.stop()
+	for {
+		select {
+		case p := <-w.events:
+			w.record(p, log)
+		default:
+			return w.totals()
+		}
 	}
 }
 

@@ -132,3 +132,27 @@ func TestProcSelfIO(t *testing.T) {
 		t.Fatalf("procSelfIO grew by %d bytes after writing and reading %d", grew, size)
 	}
 }
+
+// final counts every event sent before it, also those still queued when
+// the copy returns, so a pull's bytes are complete.
+func TestWatchdogFinalCountsQueuedEvents(t *testing.T) {
+	fakeIO(t)
+	w := watchProgress(context.Background(), 0, quiet)
+	const n = 50 // within the queue: a send never blocks here
+	for range n {
+		w.events <- types.ProgressProperties{Event: types.ProgressEventRead, OffsetUpdate: 7}
+	}
+	w.events <- types.ProgressProperties{Event: types.ProgressEventDone}
+	w.events <- types.ProgressProperties{Event: types.ProgressEventSkipped}
+	bytes, blobs := w.final(quiet)
+	if bytes != 7*n || blobs != 2 {
+		t.Fatalf("final = %d bytes, %d blobs; want %d, 2", bytes, blobs, 7*n)
+	}
+	// After a watchdog that gave up by itself, too.
+	w = watchProgress(context.Background(), 10*time.Millisecond, quiet)
+	<-w.ctx.Done()
+	w.events <- types.ProgressProperties{Event: types.ProgressEventRead, OffsetUpdate: 3}
+	if bytes, _ := w.final(quiet); bytes != 3 {
+		t.Fatalf("final after a timeout = %d bytes, want 3", bytes)
+	}
+}

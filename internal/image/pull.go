@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/observe"
+	"go.opentelemetry.io/otel/attribute"
 	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
@@ -96,9 +98,9 @@ func (s *Service) pullCandidates(ref string) ([]reference.Named, error) {
 	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
 		return nil, fmt.Errorf("%w %q: %v", ErrInvalidReference, ref, err)
 	}
-	resolved, err := shortnames.Resolve(s.sys, ref)
+	resolved, err := shortnames.Resolve(s.cur().sys, ref)
 	if err != nil {
-		return nil, fmt.Errorf("resolve short name %q with %s: %w", ref, s.opts.RegistriesConf, err)
+		return nil, fmt.Errorf("resolve short name %q with %s: %w", ref, s.cur().opts.RegistriesConf, err)
 	}
 	out := make([]reference.Named, 0, len(resolved.PullCandidates))
 	for _, c := range resolved.PullCandidates {
@@ -165,16 +167,23 @@ func (s *Service) runPull(ctx context.Context, key string, p *pull, named refere
 	p.cancel()
 }
 
-func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth, pc PullContext) (*ImageInfo, error) {
+func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth, pc PullContext) (_ *ImageInfo, retErr error) {
 	start := time.Now()
+	var pulled uint64
+	ctx, span := observe.StartSpan(ctx, "image pull", attribute.String("image.name", named.String()))
+	defer func() {
+		observe.EndSpan(span, retErr)
+		// By host alone: a label per reference would grow without bound.
+		s.obs.ImagePulled(reference.Domain(named), pulled, time.Since(start), retErr)
+	}()
 	where := s.registryDesc(named)
 	fail := func(err error) error {
 		return fmt.Errorf("pull %s from %s: %w", named, where, classifyPullError(err))
 	}
-	if reg, err := sysregistriesv2.FindRegistry(s.sys, named.Name()); err != nil {
-		return nil, fail(fmt.Errorf("read %s: %w", s.opts.RegistriesConf, err))
+	if reg, err := sysregistriesv2.FindRegistry(s.cur().sys, named.Name()); err != nil {
+		return nil, fail(fmt.Errorf("read %s: %w", s.cur().opts.RegistriesConf, err))
 	} else if reg != nil && reg.Blocked {
-		return nil, fail(fmt.Errorf("%w: registry %s is blocked in %s", ErrDenied, reg.Prefix, s.opts.RegistriesConf))
+		return nil, fail(fmt.Errorf("%w: registry %s is blocked in %s", ErrDenied, reg.Prefix, s.cur().opts.RegistriesConf))
 	}
 	srcRef, err := docker.NewReference(named)
 	if err != nil {
@@ -194,7 +203,7 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth
 	if pc.Pod != "" {
 		log = log.With("pod", pc.Pod)
 	}
-	w := watchProgress(ctx, s.opts.ProgressTimeout, log)
+	w := watchProgress(ctx, s.cur().opts.ProgressTimeout, log)
 	defer w.stop()
 	log.Info("pulling image")
 	sys := s.systemContext(auth)
@@ -204,8 +213,12 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth
 		ProgressInterval: time.Second,
 		Progress:         w.events,
 	})
+	// Read before the cause: final stops the watchdog, which cancels w.ctx.
+	cause := context.Cause(w.ctx)
+	bytes, blobs := w.final(log)
+	pulled = bytes
 	if err != nil {
-		if cause := context.Cause(w.ctx); cause != nil && ctx.Err() == nil {
+		if cause != nil && ctx.Err() == nil {
 			err = fmt.Errorf("%w (%w)", cause, err)
 		}
 		log.Warn("pull failed", "duration", time.Since(start).Round(time.Millisecond), "error", err)
@@ -215,7 +228,6 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth
 	if err != nil {
 		return nil, fmt.Errorf("look up pulled image %s: %w", named, err)
 	}
-	bytes, blobs := w.totals()
 	log.Info("pulled image", "id", img.ID, "duration", time.Since(start).Round(time.Millisecond), "bytes", bytes, "blobs", blobs)
 	return s.info(img)
 }
@@ -224,7 +236,7 @@ func (s *Service) pullOne(ctx context.Context, named reference.Named, auth *Auth
 // sends the pull elsewhere, where to.
 func (s *Service) registryDesc(named reference.Named) string {
 	domain := reference.Domain(named)
-	reg, err := sysregistriesv2.FindRegistry(s.sys, named.Name())
+	reg, err := sysregistriesv2.FindRegistry(s.cur().sys, named.Name())
 	if err != nil || reg == nil {
 		return "registry " + domain
 	}

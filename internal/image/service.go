@@ -9,9 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/observe"
+	"go.podman.io/image/v5/pkg/sysregistriesv2"
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
@@ -21,19 +25,21 @@ import (
 type Options struct {
 	Root            string // graph root
 	RunRoot         string
-	Driver          string        // "overlay", "vfs", or "" for overlay with a vfs fallback
-	RegistriesConf  string        // containers-registries.conf(5)
-	RegistriesDir   string        // containers-registries.d(5)
-	PolicyPath      string        // containers-policy.json(5)
-	PauseImage      string        // pinned: never reported as removable
-	ProgressTimeout time.Duration // 0: pulls never time out for lack of progress
+	Driver          string           // "overlay", "vfs", or "" for overlay with a vfs fallback
+	RegistriesConf  string           // containers-registries.conf(5)
+	RegistriesDir   string           // containers-registries.d(5)
+	PolicyPath      string           // containers-policy.json(5)
+	PauseImage      string           // pinned: never reported as removable
+	PinnedImages    []string         // image.pinned_images: also pinned (see pinned)
+	ProgressTimeout time.Duration    // 0: pulls never time out for lack of progress
+	Observer        observe.Observer // told of every pull; nil observes nothing
 }
 
 // Service is the image store.
 type Service struct {
-	opts  Options
-	store storage.Store
-	sys   *types.SystemContext
+	settings atomic.Pointer[settings] // replaced whole by Reload
+	obs      observe.Observer
+	store    storage.Store
 
 	mu        sync.Mutex
 	pulls     map[string]*pull      // in-flight pulls by name and credentials
@@ -52,16 +58,44 @@ func New(opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, store: st, sys: systemContext(opts), pulls: map[string]*pull{}, configs: map[string]*ImageInfo{}}
+	s := &Service{obs: observe.Or(opts.Observer), store: st, pulls: map[string]*pull{}, configs: map[string]*ImageInfo{}}
+	s.settings.Store(&settings{opts: opts, sys: systemContext(opts)})
 	// Nothing pulls yet: whatever is in the temp dir is a dead pull's.
-	_ = os.RemoveAll(s.sys.BigFilesTemporaryDir)
-	if err := os.MkdirAll(s.sys.BigFilesTemporaryDir, 0o700); err != nil {
+	_ = os.RemoveAll(s.cur().sys.BigFilesTemporaryDir)
+	if err := os.MkdirAll(s.cur().sys.BigFilesTemporaryDir, 0o700); err != nil {
 		_, _ = st.Shutdown(false)
 		return nil, fmt.Errorf("create image temp dir: %w", err)
 	}
 	s.removeOrphanLayers()
 	s.reconcileVolumes()
 	return s, nil
+}
+
+// settings are the options in force and the context built from them.
+type settings struct {
+	opts Options
+	sys  *types.SystemContext
+}
+
+func (s *Service) cur() *settings { return s.settings.Load() }
+
+// Reload puts the reloadable options in force: the pause image, the
+// pinned image patterns, and the registries.conf, registries.d and policy
+// paths. registries.conf is parsed
+// again on the next use, even at an unchanged path; the policy is read at
+// every pull anyway. The store's own options stay.
+func (s *Service) Reload(pauseImage string, pinnedImages []string, registriesConf, registriesDir, policyPath string) {
+	o := s.cur().opts
+	o.PauseImage, o.RegistriesConf, o.RegistriesDir, o.PolicyPath = pauseImage, registriesConf, registriesDir, policyPath
+	o.PinnedImages = slices.Clone(pinnedImages)
+	pinsChanged := o.PauseImage != s.cur().opts.PauseImage || !slices.Equal(o.PinnedImages, s.cur().opts.PinnedImages)
+	s.settings.Store(&settings{opts: o, sys: systemContext(o)})
+	sysregistriesv2.InvalidateCache()
+	if pinsChanged { // the cached image infos carry Pinned
+		s.mu.Lock()
+		clear(s.configs)
+		s.mu.Unlock()
+	}
 }
 
 // openStore uses overlay, falling back to vfs when overlay is unusable and
@@ -136,18 +170,18 @@ func (s *Service) Shutdown() {
 }
 
 func (s *Service) policyContext() (*signature.PolicyContext, error) {
-	if _, err := os.Stat(s.opts.PolicyPath); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(s.cur().opts.PolicyPath); errors.Is(err, os.ErrNotExist) {
 		// No policy.json on this host (containers-common is not installed):
 		// use the one containers-common ships, which accepts any image, so
 		// that cradle works with its embedded defaults.
 		s.warnNoPolicy.Do(func() {
-			slog.Warn("signature policy file missing; accepting any image", "path", s.opts.PolicyPath)
+			slog.Warn("signature policy file missing; accepting any image", "path", s.cur().opts.PolicyPath)
 		})
 		return signature.NewPolicyContext(&signature.Policy{Default: signature.PolicyRequirements{signature.NewPRInsecureAcceptAnything()}})
 	}
-	policy, err := signature.DefaultPolicy(s.sys)
+	policy, err := signature.DefaultPolicy(s.cur().sys)
 	if err != nil {
-		return nil, fmt.Errorf("load signature policy %s: %w", s.opts.PolicyPath, err)
+		return nil, fmt.Errorf("load signature policy %s: %w", s.cur().opts.PolicyPath, err)
 	}
 	return signature.NewPolicyContext(policy)
 }
@@ -155,7 +189,7 @@ func (s *Service) policyContext() (*signature.PolicyContext, error) {
 // systemContext is the pull's context: the service's plus the request's
 // credentials.
 func (s *Service) systemContext(auth *Auth) *types.SystemContext {
-	sys := *s.sys
+	sys := *s.cur().sys
 	if auth != nil {
 		if auth.Username != "" || auth.Password != "" || auth.IdentityToken != "" {
 			sys.DockerAuthConfig = &types.DockerAuthConfig{Username: auth.Username, Password: auth.Password, IdentityToken: auth.IdentityToken}

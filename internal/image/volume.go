@@ -151,7 +151,7 @@ func (s *Service) reconcileVolumes() {
 	}
 }
 
-func (s *Service) volumeDir() string { return filepath.Join(s.opts.RunRoot, "image-volumes") }
+func (s *Service) volumeDir() string { return filepath.Join(s.cur().opts.RunRoot, "image-volumes") }
 
 // volumeUses lists the storage IDs of the images container ctrID mounts.
 func (s *Service) volumeUses(ctrID string) ([]string, error) {

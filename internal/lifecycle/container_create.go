@@ -9,10 +9,13 @@ import (
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/failpoint"
+	"github.com/cradle-runtime/cradle/internal/observe"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/cradle-runtime/cradle/internal/crierr"
 
 	"github.com/containerd/nri/pkg/api"
+	"github.com/cradle-runtime/cradle/internal/cdi"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/image"
 	"github.com/cradle-runtime/cradle/internal/netns"
@@ -108,6 +111,13 @@ func (m *Manager) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec 
 			}
 		}
 	}()
+	var cdiDevices []string
+	if !infra {
+		// Before anything is made: an unknown device fails the request.
+		if cdiDevices, err = m.cdiDevices(rec.Config); err != nil {
+			return nil, err
+		}
+	}
 	bundle, err := m.bundles.For(rec.ID)
 	if err != nil {
 		return nil, crierr.ToStatus(err, "create bundle")
@@ -161,6 +171,11 @@ func (m *Manager) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec 
 	if err := ocispec.PrepareHost(in, ociSpec); err != nil {
 		return nil, crierr.ToStatus(err, "container config")
 	}
+	// As containerd does, after the spec is built and before NRI plugins
+	// see it.
+	if err := m.cdi.Inject(ociSpec, cdiDevices); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "config.cdi_devices: %v", err)
+	}
 	if infra {
 		ocispec.MarkSandbox(ociSpec, sr.Config.GetLinux().GetResources())
 	}
@@ -197,11 +212,14 @@ func (m *Manager) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec 
 	failpoint.Hit("create:after-record")
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*time.Minute)
 	defer cancel()
+	cctx, span := observe.StartSpan(cctx, "runtime create",
+		attribute.String("container.id", rec.ID), attribute.String("runtime.handler", rec.Handler))
 	created, err := rt.Create(cctx, runtime.CreateOpts{
 		ID: rec.ID, Name: rec.Name, Bundle: bundle, LogPath: rec.LogPath,
 		Terminal: rec.Config.GetTty(), Stdin: rec.Config.GetStdin(), StdinOnce: rec.Config.GetStdinOnce(),
-		LogSizeMax: m.cfg.Runtime.LogSizeMax,
+		LogSizeMax: m.config().Runtime.LogSizeMax,
 	})
+	observe.EndSpan(span, err)
 	if err != nil {
 		_ = rt.Delete(context.WithoutCancel(ctx), rec.ID)
 		return nil, crierr.ToStatus(err, "create container")
@@ -219,6 +237,21 @@ func (m *Manager) createContainer(ctx context.Context, sb *sandbox.Sandbox, rec 
 	return c, nil
 }
 
+// cdiDevices are the CDI devices cfg asks for, in cdi_devices or in
+// cdi.k8s.io/ annotations, each known to a spec in runtime.cdi_spec_dirs.
+func (m *Manager) cdiDevices(cfg *runtimeapi.ContainerConfig) ([]string, error) {
+	req := cdi.Request{Annotations: cfg.GetAnnotations()}
+	for _, d := range cfg.GetCDIDevices() {
+		req.Devices = append(req.Devices, d.GetName())
+	}
+	names, err := m.cdi.Devices(req)
+	var fe *cdi.FieldError
+	if errors.As(err, &fe) {
+		return nil, crierr.Invalid("config."+fe.Field, "%s", fe.Msg)
+	}
+	return names, err
+}
+
 func (m *Manager) containerInput(sr sandbox.Record, rec container.Record, img *image.ImageInfo, rootfs string) (*ocispec.ContainerInput, error) {
 	sb, err := m.sandboxSpecInfo(sr, rec.Config)
 	if err != nil {
@@ -226,7 +259,7 @@ func (m *Manager) containerInput(sr sandbox.Record, rec container.Record, img *i
 	}
 	return &ocispec.ContainerInput{
 		ID: rec.ID, Config: rec.Config, Image: img.Config, ImageName: rec.ImageName,
-		Rootfs: rootfs, Sandbox: sb, Defaults: m.defaults, VolumeDir: runtime.Bundle(rec.Bundle).VolumeDir(),
+		Rootfs: rootfs, Sandbox: sb, Defaults: *m.defaults.Load(), VolumeDir: runtime.Bundle(rec.Bundle).VolumeDir(),
 		PodPrivileged:                sr.Config.GetLinux().GetSecurityContext().GetPrivileged(),
 		PrivilegedWithoutHostDevices: m.handlerConfig(sr.Handler).PrivilegedWithoutHostDevices,
 	}, nil
@@ -240,7 +273,7 @@ func (m *Manager) sandboxSpecInfo(sr sandbox.Record, cfg *runtimeapi.ContainerCo
 		UID: sr.Config.GetMetadata().GetUid(), Hostname: hostname(sr.Config),
 		NetNS: sr.NetNS, IPCNS: sr.IPCNS, UTSNS: sr.UTSNS, HostPID: sandbox.HostPID(sr.Config),
 		HostsFile: sr.HostsFile, ResolvFile: sr.ResolvFile, HostnameFile: sr.HostnameFile, ShmPath: sr.ShmPath,
-		CgroupParent: sr.Config.GetLinux().GetCgroupParent(), Sysctls: sr.Config.GetLinux().GetSysctls(),
+		CgroupParent: sr.Config.GetLinux().GetCgroupParent(), Sysctls: m.podSysctls(sr.Config),
 		Annotations: sr.Config.GetAnnotations(), UserNS: sr.UserNS, SELinuxLabel: sr.SELinuxLabel,
 	}
 	info.AllowedAnnotations = m.handlerConfig(sr.Handler).AllowedAnnotations

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/failpoint"
+	"github.com/cradle-runtime/cradle/internal/observe"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/cradle-runtime/cradle/internal/crierr"
 
@@ -30,9 +32,11 @@ func (m *Manager) StartContainer(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := m.startContainer(ctx, c); err != nil {
 		return err
 	}
+	m.obs.ContainerStarted(time.Since(start))
 	return nil
 }
 
@@ -66,7 +70,11 @@ func (m *Manager) startContainer(ctx context.Context, c *container.Container) er
 	failpoint.Hit("start:before-runtime")
 	// The process may run, and even exit, before `runtime start` returns.
 	startedAt := time.Now().UnixNano()
-	if err := rt.Start(context.WithoutCancel(ctx), r.ID); err != nil {
+	sctx, span := observe.StartSpan(context.WithoutCancel(ctx), "runtime start",
+		attribute.String("container.id", r.ID), attribute.String("runtime.handler", r.Handler))
+	err = rt.Start(sctx, r.ID)
+	observe.EndSpan(span, err)
+	if err != nil {
 		// The container can't run; report it as exited with the reason.
 		_, _ = c.Transition(m.putContainer, runtimeapi.ContainerState_CONTAINER_EXITED, func(r *container.Record) {
 			r.FinishedAt, r.ExitCode = time.Now().UnixNano(), 128
@@ -209,6 +217,9 @@ func (m *Manager) recordExit(c *container.Container, e runtime.Exit) {
 		slog.Error("record container exit", "container", e.ID, "error", err)
 		return
 	}
+	if changed && e.OOMKilled {
+		m.obs.OOMKilled()
+	}
 	r := c.Get()
 	if r.Infra {
 		// The pod lost its PID namespace holder: it is no longer ready.
@@ -216,7 +227,10 @@ func (m *Manager) recordExit(c *container.Container, e runtime.Exit) {
 			// Only a ready pod becomes NOTREADY here; one still being
 			// created is finished by RunPodSandbox.
 			if sb.Get().State == sandbox.Ready {
-				_, _ = sb.Transition(m.putSandbox, sandbox.NotReady, nil)
+				if changed, _ := sb.Transition(m.putSandbox, sandbox.NotReady, nil); changed {
+					// As containerd tells of a sandbox that exited.
+					m.emitSandbox(sb.Get(), runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
+				}
 			}
 		}
 		return

@@ -34,7 +34,7 @@ const (
 // namespace and which the holder cannot join.
 func (m *Manager) infraFor(r sandbox.Record) infraKind {
 	switch {
-	case m.cfg.InfraContainer(r.Handler) == config.InfraAlways:
+	case m.config().InfraContainer(r.Handler) == config.InfraAlways:
 		return infraPause
 	case !sandbox.SharedPID(r.Config):
 		return infraNone
@@ -77,25 +77,31 @@ func (m *Manager) watchPIDHolder(sb *sandbox.Sandbox, h netns.PIDHolder) {
 			return
 		}
 		slog.Warn("pid holder exited: pod sandbox is NOTREADY", "sandbox", sb.ID(), "pid", h.Pid)
-		if _, err := sb.Transition(m.putSandbox, sandbox.NotReady, nil); err != nil {
+		changed, err := sb.Transition(m.putSandbox, sandbox.NotReady, nil)
+		if err != nil {
 			slog.Error("mark pod sandbox NOTREADY", "sandbox", sb.ID(), "error", err)
+		}
+		if changed {
+			// As containerd tells of a sandbox that exited.
+			m.emitSandbox(sb.Get(), runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
 		}
 	}()
 }
 
 // startInfra runs the pause container that holds the pod's PID namespace.
 func (m *Manager) startInfra(ctx context.Context, sb *sandbox.Sandbox) error {
-	img, err := m.images.Resolve(m.cfg.Image.PauseImage)
+	pause := m.config().Image.PauseImage // one value, should a reload change it meanwhile
+	img, err := m.images.Resolve(pause)
 	if errors.Is(err, image.ErrNotFound) {
-		img, err = m.images.Pull(ctx, m.cfg.Image.PauseImage, nil)
+		img, err = m.images.Pull(ctx, pause, nil)
 	}
 	if err != nil {
-		return crierr.ToStatus(err, "sandbox image %s", m.cfg.Image.PauseImage)
+		return crierr.ToStatus(err, "sandbox image %s", pause)
 	}
 	sr := sb.Get()
 	cfg := &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: "POD"},
-		Image:    &runtimeapi.ImageSpec{Image: m.cfg.Image.PauseImage},
+		Image:    &runtimeapi.ImageSpec{Image: pause},
 		Linux: &runtimeapi.LinuxContainerConfig{
 			Resources: sr.Config.GetLinux().GetResources(),
 			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
@@ -108,7 +114,7 @@ func (m *Manager) startInfra(ctx context.Context, sb *sandbox.Sandbox) error {
 	id := newID()
 	rec := container.Record{
 		ID: id, SandboxID: sr.ID, Name: sr.Name + "_infra", Config: cfg, Handler: sr.Handler,
-		ImageID: img.ID, ImageName: m.cfg.Image.PauseImage, Infra: true,
+		ImageID: img.ID, ImageName: pause, Infra: true,
 		StopSignal: "SIGKILL",
 		State:      runtimeapi.ContainerState_CONTAINER_CREATED, CreatedAt: time.Now().UnixNano(),
 	}
@@ -130,12 +136,12 @@ func (m *Manager) startInfra(ctx context.Context, sb *sandbox.Sandbox) error {
 // container's would be (cgroupfs only: with systemd it would need a scope
 // of its own, and stays in the daemon's).
 func (m *Manager) holderCgroup(r sandbox.Record) (string, error) {
-	if m.cfg.Runtime.CgroupDriver == config.CgroupDriverSystemd {
+	if m.config().Runtime.CgroupDriver == config.CgroupDriverSystemd {
 		return "", nil
 	}
 	parent := r.Config.GetLinux().GetCgroupParent()
 	if parent == "" {
-		parent = m.cfg.Runtime.CgroupParent
+		parent = m.config().Runtime.CgroupParent
 	}
 	if err := validate.CgroupParent("config.linux.cgroup_parent", parent); err != nil {
 		return "", crierr.Checked(err)

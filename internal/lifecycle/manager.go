@@ -11,15 +11,19 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/cradle-runtime/cradle/internal/cdi"
 	"github.com/cradle-runtime/cradle/internal/config"
 	"github.com/cradle-runtime/cradle/internal/container"
 	"github.com/cradle-runtime/cradle/internal/image"
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/network"
 	"github.com/cradle-runtime/cradle/internal/nri"
+	"github.com/cradle-runtime/cradle/internal/observe"
 	"github.com/cradle-runtime/cradle/internal/ocispec"
 	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/runtime/conmon"
@@ -37,19 +41,35 @@ type Options struct {
 	Net    *network.Manager
 	// Event is told of every container event, for GetContainerEvents.
 	Event func(runtimeapi.ContainerEventType, container.Record)
+	// Observer is told of pod and container starts and OOM kills; nil
+	// observes nothing.
+	Observer observe.Observer
+	// SandboxEvent is told of every pod sandbox event (created, started,
+	// stopped, deleted), which GetContainerEvents carries as containerd
+	// does: with the sandbox's ID as the container's.
+	SandboxEvent func(runtimeapi.ContainerEventType, sandbox.Record)
 }
 
 // Manager owns the pod and container records and every change to them.
 type Manager struct {
-	cfg      *config.Config
+	cfg      atomic.Pointer[config.Config] // replaced whole by Reload
 	images   *image.Service
 	net      *network.Manager
 	pins     *netns.Manager
-	runtimes map[string]runtime.Runtime
 	bundles  runtime.Bundles // one bundle directory per container
 	monitor  conmon.Options  // shared by the conmon handlers
-	defaults ocispec.Defaults
+	defaults atomic.Pointer[ocispec.Defaults]
+	sysctls  map[string]string // runtime.default_sysctls
 	event    func(runtimeapi.ContainerEventType, container.Record)
+	sbEvent  func(runtimeapi.ContainerEventType, sandbox.Record)
+	obs      observe.Observer
+
+	// rtMu guards the handler set, which Reload changes. A removed
+	// handler's runtime stays, retired: its pods keep working, new pods
+	// are refused.
+	rtMu     sync.RWMutex
+	runtimes map[string]runtime.Runtime
+	retired  map[string]config.Handler
 
 	sandboxes  *store.Index[*sandbox.Sandbox]
 	containers *store.Index[*container.Container]
@@ -60,6 +80,7 @@ type Manager struct {
 	inflight   singleflight.Group // RunPodSandbox by pod name, for kubelet retries
 	stopWatch  func()
 	nri        *nri.NRI // nil when disabled; its methods accept nil
+	cdi        *cdi.Registry
 }
 
 // New opens the records, configures the runtime handlers and restores
@@ -67,8 +88,8 @@ type Manager struct {
 func New(o Options) (*Manager, error) {
 	cfg := o.Config
 	m := &Manager{
-		cfg: cfg, images: o.Images, net: o.Net, event: o.Event,
-		runtimes: map[string]runtime.Runtime{},
+		images: o.Images, net: o.Net, event: o.Event, sbEvent: o.SandboxEvent, obs: observe.Or(o.Observer),
+		runtimes: map[string]runtime.Runtime{}, retired: map[string]config.Handler{},
 		pins: netns.NewManager(netns.DefaultNetDir, filepath.Join(cfg.RunRoot, "ns"),
 			filepath.Join(cfg.Root, "netns-owned")),
 		bundles:    runtime.Bundles(filepath.Join(cfg.RunRoot, "containers")),
@@ -76,12 +97,14 @@ func New(o Options) (*Manager, error) {
 		containers: store.NewIndex[*container.Container](),
 		sbNames:    store.NewNames(),
 		ctrNames:   store.NewNames(),
+		cdi:        cdi.New(cfg.Runtime.CDISpecDirs),
 		monitor: conmon.Options{
 			Conmon: cfg.Runtime.Conmon, ExitDir: filepath.Join(cfg.RunRoot, "exits"),
 			SocketDir:     filepath.Join(cfg.RunRoot, "socks"),
 			SystemdCgroup: cfg.Runtime.CgroupDriver == config.CgroupDriverSystemd,
 		},
 	}
+	m.cfg.Store(cfg)
 	for _, d := range []string{cfg.Root, cfg.RunRoot, m.monitor.ExitDir} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
@@ -100,9 +123,14 @@ func New(o Options) (*Manager, error) {
 		return nil, err
 	}
 	for _, name := range cfg.HandlerNames() {
-		m.runtimes[name] = m.newRuntime(name)
+		m.runtimes[name] = m.newRuntime(cfg, name)
 	}
-	if m.defaults, err = defaults(cfg); err != nil {
+	d, err := defaults(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m.defaults.Store(&d)
+	if m.sysctls, err = cfg.Runtime.Sysctls(); err != nil {
 		return nil, err
 	}
 	// Built before the exit watcher, which relays exits to it; it serves
@@ -124,14 +152,14 @@ func New(o Options) (*Manager, error) {
 
 // newRuntime builds the backend of a handler: runc or crun under conmon,
 // or a containerd shim v2 (vm) whose tasks the daemon drives itself.
-func (m *Manager) newRuntime(name string) runtime.Runtime {
-	cfg := m.cfg
+func (m *Manager) newRuntime(cfg *config.Config, name string) runtime.Runtime {
 	h, _ := cfg.Handler(name)
 	if h.Type == config.HandlerTypeVM {
 		o := shim.Options{
 			StateDir: filepath.Join(cfg.RunRoot, "shims", name),
 			OnExit:   m.onExit,
 			Env:      h.MonitorEnv,
+			Cgroup:   h.MonitorCgroup,
 		}
 		if h.RuntimePath != "" {
 			o.RuncOptions = &shim.RuncOptions{
@@ -143,7 +171,7 @@ func (m *Manager) newRuntime(name string) runtime.Runtime {
 		return shim.New(context.Background(), name, h.Path, o)
 	}
 	rt := conmon.New(context.Background(), name, h.Path, cfg.HandlerRoot(name), m.monitor)
-	rt.Env, rt.Args = h.MonitorEnv, h.RuntimeArgs
+	rt.Env, rt.Args, rt.Cgroup = h.MonitorEnv, h.RuntimeArgs, h.MonitorCgroup
 	return rt
 }
 
@@ -160,8 +188,12 @@ func defaults(cfg *config.Config) (ocispec.Defaults, error) {
 		MinOOMScoreAdj: ocispec.OwnOOMScoreAdj(),
 		PidsLimit:      cfg.Runtime.PidsLimit,
 	}
+	d.DeviceOwnershipFromSecurityContext = cfg.Runtime.DeviceOwnershipFromSecurityContext
 	for _, u := range ulimits {
 		d.Rlimits = append(d.Rlimits, rlimit(u))
+	}
+	if d.SeccompProfile, err = ocispec.LoadDefaultProfile(cfg.Runtime.SeccompProfile); err != nil {
+		return ocispec.Defaults{}, err
 	}
 	return d, nil
 }
@@ -173,6 +205,8 @@ func (m *Manager) Close() {
 	if m.stopWatch != nil {
 		m.stopWatch()
 	}
+	m.rtMu.RLock()
+	defer m.rtMu.RUnlock()
 	for name, rt := range m.runtimes {
 		if c, ok := rt.(interface{ Close() error }); ok {
 			if err := c.Close(); err != nil {
@@ -194,16 +228,28 @@ func (m *Manager) Runtime(handler string) (runtime.Runtime, string, error) {
 	return m.runtimeFor(handler)
 }
 
-// handlerConfig is the configuration of a handler ("" for the default).
+// handlerConfig is the configuration of a handler ("" for the default),
+// a retired one's included.
 func (m *Manager) handlerConfig(handler string) config.Handler {
-	h, _ := m.cfg.Handler(handler)
-	return h
+	if h, ok := m.config().Handler(handler); ok {
+		return h
+	}
+	m.rtMu.RLock()
+	defer m.rtMu.RUnlock()
+	return m.retired[handler]
 }
 
+// config is the configuration in force.
+func (m *Manager) config() *config.Config { return m.cfg.Load() }
+
+// runtimeFor is a handler's runtime, a retired one's included: what the
+// pods it runs need.
 func (m *Manager) runtimeFor(handler string) (runtime.Runtime, string, error) {
 	if handler == "" {
-		handler = m.cfg.Runtime.DefaultHandler
+		handler = m.config().Runtime.DefaultHandler
 	}
+	m.rtMu.RLock()
+	defer m.rtMu.RUnlock()
 	rt, ok := m.runtimes[handler]
 	if !ok {
 		return nil, handler, fmt.Errorf("runtime_handler %q is not configured", handler)
@@ -233,6 +279,17 @@ func (m *Manager) StateCounts() (sandboxes, containers map[string]int) {
 func (m *Manager) emit(typ runtimeapi.ContainerEventType, r container.Record) {
 	if m.event != nil && !r.Infra {
 		m.event(typ, r)
+	}
+}
+
+// emitSandbox tells of a sandbox event; r is the record as of the event,
+// which for a deleted sandbox is the last one there was.
+func (m *Manager) emitSandbox(r sandbox.Record, types ...runtimeapi.ContainerEventType) {
+	if m.sbEvent == nil {
+		return
+	}
+	for _, typ := range types {
+		m.sbEvent(typ, r)
 	}
 }
 

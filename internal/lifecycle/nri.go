@@ -25,7 +25,7 @@ func (m *Manager) StartNRI() error {
 		return err
 	}
 	if m.nri.Enabled() {
-		slog.Info("NRI enabled", "socket", m.cfg.NRI.SocketPath)
+		slog.Info("NRI enabled", "socket", m.config().NRI.SocketPath)
 	}
 	return nil
 }

@@ -138,7 +138,7 @@ func (m *Manager) sweep(ctx context.Context) {
 		k.Containers[c.ID()] = true
 	}
 	recovery.Sweep(ctx, recovery.Owners{
-		Pins: m.pins, PodDirs: filepath.Join(m.cfg.RunRoot, "pods"), Layers: m.images,
+		Pins: m.pins, PodDirs: filepath.Join(m.config().RunRoot, "pods"), Layers: m.images,
 		Bundles: m.bundles, Runtimes: m.runtimes, Monitor: m.monitor, Net: m.net,
 	}, k)
 }

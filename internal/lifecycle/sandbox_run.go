@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/failpoint"
+	"github.com/cradle-runtime/cradle/internal/observe"
 
 	"github.com/cradle-runtime/cradle/internal/crierr"
 
@@ -42,9 +43,9 @@ func (m *Manager) RunPodSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxC
 	if err := crierr.Checked(validate.PodSandbox(cfg)); err != nil {
 		return "", err
 	}
-	_, handler, err := m.runtimeFor(handler)
+	handler, err := m.newPodHandler(handler)
 	if err != nil {
-		return "", crierr.Invalid("runtime_handler", "%v", err)
+		return "", err
 	}
 	sysctls := cfg.GetLinux().GetSysctls()
 	if err := netns.ValidateSysctls(sysctls, sandbox.HostNetwork(cfg), sandbox.HostIPC(cfg)); err != nil {
@@ -116,7 +117,7 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 	}
 	sb := sandbox.New(sandbox.Record{
 		ID: id, Name: name, Config: cfg, Handler: handler, State: sandbox.Creating,
-		CreatedAt: time.Now().UnixNano(), Dir: filepath.Join(m.cfg.RunRoot, "pods", id),
+		CreatedAt: time.Now().UnixNano(), Dir: filepath.Join(m.config().RunRoot, "pods", id),
 		SELinuxLabel: label,
 	})
 	if err := m.putSandbox(sb.Get()); err != nil {
@@ -144,7 +145,10 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 
 	// Step timings go into the "ready" log line: where pod start time goes.
 	t0 := time.Now()
-	if err := m.pinNamespaces(sb); err != nil {
+	_, span := observe.StartSpan(ctx, "pin namespaces")
+	err = m.pinNamespaces(sb)
+	observe.EndSpan(span, err)
+	if err != nil {
 		return "", err
 	}
 	failpoint.Hit("run:after-pin")
@@ -173,11 +177,17 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 	tNet := time.Now()
 	switch m.infraFor(sb.Get()) {
 	case infraPause:
-		if err := m.startInfra(ctx, sb); err != nil {
+		ictx, span := observe.StartSpan(ctx, "start infra container")
+		err := m.startInfra(ictx, sb)
+		observe.EndSpan(span, err)
+		if err != nil {
 			return "", err
 		}
 	case infraHolder:
-		if err := m.startPIDHolder(sb); err != nil {
+		_, span := observe.StartSpan(ctx, "start pid holder")
+		err := m.startPIDHolder(sb)
+		observe.EndSpan(span, err)
+		if err != nil {
 			return "", err
 		}
 	}
@@ -197,16 +207,18 @@ func (m *Manager) runSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConf
 		}
 		return "", crierr.ToStatus(err, "persist sandbox")
 	}
+	m.emitSandbox(sb.Get(), runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	slog.Info("pod sandbox ready", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName(),
 		"pin", tPin.Sub(t0).Round(time.Microsecond), "network", tNet.Sub(tPin).Round(time.Microsecond),
 		"infra", tInfra.Sub(tNet).Round(time.Microsecond), "total", time.Since(t0).Round(time.Microsecond))
+	m.obs.PodStarted(time.Since(t0))
 	return id, nil
 }
 
 func (m *Manager) pinNamespaces(sb *sandbox.Sandbox) error {
 	r := sb.Get()
 	cfg := r.Config
-	req := netns.Request{ID: r.ID, Sysctls: cfg.GetLinux().GetSysctls()}
+	req := netns.Request{ID: r.ID, Sysctls: m.podSysctls(cfg)}
 	if !sandbox.HostNetwork(cfg) {
 		req.Kinds = append(req.Kinds, netns.Net, netns.UTS)
 		req.Hostname = hostname(cfg)
@@ -230,6 +242,12 @@ func (m *Manager) pinNamespaces(sb *sandbox.Sandbox) error {
 		return crierr.ToStatus(err, "pin pod namespaces")
 	}
 	return nil
+}
+
+// podSysctls are the sysctls the pod's namespaces get: the applicable
+// runtime.default_sysctls, overridden by the pod's own.
+func (m *Manager) podSysctls(cfg *runtimeapi.PodSandboxConfig) map[string]string {
+	return netns.WithDefaults(m.sysctls, cfg.GetLinux().GetSysctls(), sandbox.HostNetwork(cfg), sandbox.HostIPC(cfg))
 }
 
 // forgetSandbox drops a fully released sandbox from memory and disk.

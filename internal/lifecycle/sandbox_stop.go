@@ -79,6 +79,7 @@ func (m *Manager) removeSandbox(ctx context.Context, sb *sandbox.Sandbox) error 
 		if err := m.nri.RemovePodSandbox(ctx, nri.PodSandbox(sb.Get())); err != nil {
 			slog.Warn("NRI RemovePodSandbox failed", "sandbox", sb.ID(), "error", err)
 		}
+		m.emitSandbox(sb.Get(), runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
 	}
 	return nil
 }
@@ -140,6 +141,10 @@ func (m *Manager) teardownSandbox(ctx context.Context, sb *sandbox.Sandbox, time
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	_, err := sb.Transition(m.putSandbox, sandbox.NotReady, nil)
+	was := r.State
+	changed, err := sb.Transition(m.putSandbox, sandbox.NotReady, nil)
+	if changed && was == sandbox.Ready {
+		m.emitSandbox(sb.Get(), runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
+	}
 	return err
 }

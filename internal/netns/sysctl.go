@@ -143,3 +143,43 @@ func (s sysctl) write() error {
 	}
 	return nil
 }
+
+// CheckNamespaced says whether a sysctl name is valid and namespaced at
+// all, as a default applied to every pod must be.
+func CheckNamespaced(name string) error {
+	s, err := parseSysctl(name, "")
+	if err != nil {
+		return err
+	}
+	if _, ok := sysctlKind(s.dotted); !ok {
+		return fmt.Errorf("sysctl %q %w", name, ErrNotNamespaced)
+	}
+	return nil
+}
+
+// WithDefaults returns the sysctls a pod gets: the runtime's defaults that
+// apply to the namespaces the pod has of its own, overridden by the pod's
+// own. A default for a namespace the pod shares with the host is left out
+// (as CRI-O does): it would change the host. Names are compared in their
+// dotted form, so "net/ipv4/ip_forward" in the pod overrides
+// "net.ipv4.ip_forward" in the defaults.
+func WithDefaults(defaults, pod map[string]string, hostNet, hostIPC bool) map[string]string {
+	if len(defaults) == 0 {
+		return pod
+	}
+	has := map[Kind]bool{Net: !hostNet, IPC: !hostIPC, UTS: !hostNet}
+	own := make(map[string]bool, len(pod))
+	for name := range pod {
+		own[toDots(name)] = true
+	}
+	out := make(map[string]string, len(defaults)+len(pod))
+	for name, value := range defaults {
+		dotted := toDots(name)
+		if kind, ok := sysctlKind(dotted); !ok || !has[kind] || own[dotted] {
+			continue
+		}
+		out[name] = value
+	}
+	maps.Copy(out, pod)
+	return out
+}

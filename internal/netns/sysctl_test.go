@@ -98,3 +98,45 @@ func TestParseSysctlPath(t *testing.T) {
 		}
 	}
 }
+
+func TestWithDefaults(t *testing.T) {
+	defaults := map[string]string{
+		"net.ipv4.ping_group_range": "0 0", "net/core/somaxconn": "512",
+		"kernel.shmmni": "100", "kernel.domainname": "d", "vm.swappiness": "1",
+	}
+	cases := []struct {
+		name             string
+		pod              map[string]string
+		hostNet, hostIPC bool
+		want             map[string]string
+	}{
+		{name: "defaults only", want: map[string]string{
+			"net.ipv4.ping_group_range": "0 0", "net/core/somaxconn": "512", "kernel.shmmni": "100", "kernel.domainname": "d"}},
+		{name: "pod wins, other spelling", pod: map[string]string{"net/ipv4/ping_group_range": "1 1", "net.core.somaxconn": "9"},
+			want: map[string]string{"net/ipv4/ping_group_range": "1 1", "net.core.somaxconn": "9", "kernel.shmmni": "100", "kernel.domainname": "d"}},
+		{name: "host network drops net and uts", hostNet: true, want: map[string]string{"kernel.shmmni": "100"}},
+		{name: "host ipc drops ipc", hostIPC: true, pod: map[string]string{"kernel.sem": "1 2 3 4"},
+			want: map[string]string{"net.ipv4.ping_group_range": "0 0", "net/core/somaxconn": "512", "kernel.domainname": "d", "kernel.sem": "1 2 3 4"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := WithDefaults(defaults, c.pod, c.hostNet, c.hostIPC)
+			if len(got) != len(c.want) {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+			for k, v := range c.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
+				}
+			}
+		})
+	}
+	if got := WithDefaults(nil, map[string]string{"a": "b"}, false, false); got["a"] != "b" || len(got) != 1 {
+		t.Errorf("no defaults: %v", got)
+	}
+	for name, ok := range map[string]bool{"net.ipv4.ip_forward": true, "kernel.msgmax": true, "vm.swappiness": false, "net/../x": false} {
+		if err := CheckNamespaced(name); (err == nil) != ok {
+			t.Errorf("CheckNamespaced(%q) = %v", name, err)
+		}
+	}
+}

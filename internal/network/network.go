@@ -12,12 +12,15 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
 	cnitypes "github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/cradle-runtime/cradle/internal/observe"
 	"github.com/fsnotify/fsnotify"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Options configure the CNI manager.
@@ -26,12 +29,15 @@ type Options struct {
 	PluginDirs  []string
 	CacheDir    string
 	NetworkName string // "" picks the first config file in lexical order
+	// Observer is told of every ADD and DEL; nil observes nothing.
+	Observer observe.Observer
 }
 
 // Manager owns the current CNI config, reloading it when the directory changes.
 type Manager struct {
 	opts Options
 	cni  *libcni.CNIConfig
+	obs  observe.Observer
 
 	mu      sync.RWMutex
 	list    *libcni.NetworkConfigList
@@ -47,6 +53,7 @@ func New(opts Options) (*Manager, error) {
 	}
 	m := &Manager{
 		opts: opts,
+		obs:  observe.Or(opts.Observer),
 		cni:  libcni.NewCNIConfigWithCacheDir(opts.PluginDirs, opts.CacheDir, &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}}),
 	}
 	m.reload()
@@ -244,12 +251,19 @@ func (m *Manager) Setup(ctx context.Context, p *Pod) (*Attachment, error) {
 	rt := p.runtimeConf()
 	addCtx, cancel := context.WithTimeout(ctx, cniTimeout)
 	defer cancel()
+	start := time.Now()
+	addCtx, span := observe.StartSpan(addCtx, "CNI ADD", attribute.String("cni.network", list.Name))
 	res, err := m.cni.AddNetworkList(addCtx, list, rt)
+	observe.EndSpan(span, err)
+	m.obs.CNI(observe.CNIAdd, time.Since(start), err)
 	if err != nil {
 		// Release anything a plugin early in the chain allocated.
 		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cniTimeout)
 		defer cancel()
-		if derr := m.cni.DelNetworkList(delCtx, list, rt); derr != nil {
+		start := time.Now()
+		derr := m.cni.DelNetworkList(delCtx, list, rt)
+		m.obs.CNI(observe.CNIDel, time.Since(start), derr)
+		if derr != nil {
 			slog.Warn("CNI DEL after failed ADD", "sandbox", p.ID, "error", derr)
 		}
 		return nil, fmt.Errorf("CNI ADD on network %s: %w", list.Name, err)
@@ -288,11 +302,19 @@ func (m *Manager) Teardown(ctx context.Context, p *Pod, a *Attachment) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cniTimeout)
 	defer cancel()
+	start := time.Now()
+	ctx, span := observe.StartSpan(ctx, "CNI DEL", attribute.String("cni.network", list.Name))
 	err := m.cni.DelNetworkList(ctx, list, p.runtimeConf())
 	if err != nil && isNotFound(err) {
+		// What is gone is released: a success for the span and the metrics.
+		span.AddEvent("already gone")
+		observe.EndSpan(span, nil)
+		m.obs.CNI(observe.CNIDel, time.Since(start), nil)
 		slog.Info("CNI DEL: already gone", "sandbox", p.ID, "error", err)
 		return nil
 	}
+	observe.EndSpan(span, err)
+	m.obs.CNI(observe.CNIDel, time.Since(start), err)
 	if err != nil {
 		return fmt.Errorf("CNI DEL on network %s: %w", list.Name, err)
 	}

@@ -38,12 +38,7 @@ func New(cfg config.NRIConfig, rt Runtime) (*NRI, error) {
 		return nil, nil
 	}
 	n := &NRI{rt: rt}
-	if cfg.RequestTimeout > 0 {
-		adaptation.SetPluginRequestTimeout(cfg.RequestTimeout.Std())
-	}
-	if cfg.RegistrationTimeout > 0 {
-		adaptation.SetPluginRegistrationTimeout(cfg.RegistrationTimeout.Std())
-	}
+	SetTimeouts(cfg)
 	a, err := adaptation.New("cradle", version.Version, n.sync, n.update,
 		adaptation.WithPluginPath(cfg.PluginPath),
 		adaptation.WithPluginConfigPath(cfg.PluginConfigPath),
@@ -54,6 +49,17 @@ func New(cfg config.NRIConfig, rt Runtime) (*NRI, error) {
 	}
 	n.a = a
 	return n, nil
+}
+
+// SetTimeouts applies the plugin timeouts. They are process-wide in the NRI
+// library and read at each use, so a reload may change them.
+func SetTimeouts(cfg config.NRIConfig) {
+	if cfg.RequestTimeout > 0 {
+		adaptation.SetPluginRequestTimeout(cfg.RequestTimeout.Std())
+	}
+	if cfg.RegistrationTimeout > 0 {
+		adaptation.SetPluginRegistrationTimeout(cfg.RegistrationTimeout.Std())
+	}
 }
 
 // Start launches the configured plugins and listens for external ones.
@@ -264,6 +270,37 @@ func (n *NRI) Event(ctx context.Context, ev api.Event, pod *api.PodSandbox, ctr 
 	}
 	if err != nil {
 		return fmt.Errorf("NRI %v: %w", ev, err)
+	}
+	return nil
+}
+
+// UpdatePodSandbox tells plugins a pod is being resized (the sum of its
+// containers' resources, and its overhead); an error fails the update.
+func (n *NRI) UpdatePodSandbox(ctx context.Context, pod *api.PodSandbox, overhead, res *specs.LinuxResources) error {
+	if !n.Enabled() {
+		return nil
+	}
+	ctx, cancel := hookCtx(ctx)
+	defer cancel()
+	req := &api.UpdatePodSandboxRequest{Pod: pod, LinuxResources: api.FromOCILinuxResources(res, nil)}
+	if overhead != nil {
+		req.OverheadLinuxResources = api.FromOCILinuxResources(overhead, nil)
+	}
+	if _, err := n.a.UpdatePodSandbox(ctx, req); err != nil {
+		return fmt.Errorf("NRI UpdatePodSandbox: %w", err)
+	}
+	return nil
+}
+
+// PostUpdatePodSandbox tells plugins a pod was resized.
+func (n *NRI) PostUpdatePodSandbox(ctx context.Context, pod *api.PodSandbox) error {
+	if !n.Enabled() {
+		return nil
+	}
+	ctx, cancel := hookCtx(ctx)
+	defer cancel()
+	if err := n.a.PostUpdatePodSandbox(ctx, &api.PostUpdatePodSandboxRequest{Pod: pod}); err != nil {
+		return fmt.Errorf("NRI PostUpdatePodSandbox: %w", err)
 	}
 	return nil
 }

@@ -69,6 +69,7 @@ func setDevices(g *generate.Generator, in *ContainerInput) error {
 			return fieldErr(field+".host_path", "%v", err)
 		}
 		for _, dev := range devs {
+			ownDevice(g, in, &dev)
 			g.AddDevice(dev)
 			if !privileged {
 				g.AddLinuxResourcesDevice(true, dev.Type, &dev.Major, &dev.Minor, perms)
@@ -76,6 +77,19 @@ func setDevices(g *generate.Generator, in *ContainerInput) error {
 		}
 	}
 	return nil
+}
+
+// ownDevice makes dev the container's user's when the daemon is told to
+// and the process (setUser ran before) is not root, as containerd and CRI-O
+// do for device_ownership_from_security_context; root keeps the host's
+// owner.
+func ownDevice(g *generate.Generator, in *ContainerInput, dev *specs.LinuxDevice) {
+	u := g.Config.Process.User
+	if !in.Defaults.DeviceOwnershipFromSecurityContext || u.UID == 0 {
+		return
+	}
+	uid, gid := u.UID, u.GID
+	dev.UID, dev.GID = &uid, &gid
 }
 
 // devicesUnder is the device at host, or the devices in the directory at

@@ -98,6 +98,52 @@ func TestDevices(t *testing.T) {
 			},
 		},
 	}
+	owned := func(d specs.LinuxDevice, uid, gid uint32) specs.LinuxDevice {
+		d.UID, d.GID = &uid, &gid
+		return d
+	}
+	nullRule := specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rw"}
+	nonRoot := func(own bool) func(*ContainerInput) {
+		return func(in *ContainerInput) {
+			in.Defaults.DeviceOwnershipFromSecurityContext = own
+			secCtx(in).RunAsUser = &runtimeapi.Int64Value{Value: 5000}
+			secCtx(in).RunAsGroup = &runtimeapi.Int64Value{Value: 6000}
+			devices(&runtimeapi.Device{HostPath: "/dev/null", ContainerPath: "/dev/mynull", Permissions: "rw"})(in)
+		}
+	}
+	cases = append(cases,
+		specCase{
+			name: "device ownership from the security context: a non-root container's uid and gid",
+			in:   nonRoot(true),
+			want: func(s *specs.Spec) {
+				withUser(5000, 6000, "/", 6000)(s)
+				s.Linux.Devices = []specs.LinuxDevice{owned(null, 5000, 6000)}
+				s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, nullRule)
+			},
+		},
+		specCase{
+			name: "device ownership off: the host's owner",
+			in:   nonRoot(false),
+			want: func(s *specs.Spec) {
+				withUser(5000, 6000, "/", 6000)(s)
+				s.Linux.Devices = []specs.LinuxDevice{null}
+				s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, nullRule)
+			},
+		},
+		specCase{
+			name: "device ownership for root: the host's owner",
+			in: func(in *ContainerInput) {
+				in.Defaults.DeviceOwnershipFromSecurityContext = true
+				secCtx(in).RunAsGroup = &runtimeapi.Int64Value{Value: 6000}
+				devices(&runtimeapi.Device{HostPath: "/dev/null", ContainerPath: "/dev/mynull", Permissions: "rw"})(in)
+			},
+			want: func(s *specs.Spec) {
+				withUser(0, 6000, "/root", 6000, 10)(s)
+				s.Linux.Devices = []specs.LinuxDevice{null}
+				s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, nullRule)
+			},
+		},
+	)
 	if canMknod {
 		cases = append(cases, specCase{
 			name: "a directory of devices",

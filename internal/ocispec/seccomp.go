@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/moby/profiles/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-tools/generate"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -77,6 +78,9 @@ func setSeccomp(g *generate.Generator, in *ContainerInput) error {
 		g.Config.Linux.Seccomp = nil
 	case runtimeapi.SecurityProfile_RuntimeDefault:
 		s, err := seccomp.GetDefaultProfile(g.Config)
+		if in.Defaults.SeccompProfile != "" {
+			s, err = seccomp.LoadProfile(in.Defaults.SeccompProfile, g.Config)
+		}
 		if err != nil {
 			return fieldErr("linux.security_context.seccomp", "default profile: %v", err)
 		}
@@ -98,6 +102,22 @@ func setSeccomp(g *generate.Generator, in *ContainerInput) error {
 		return fieldErr("linux.security_context.seccomp.profile_type", "unknown profile type %v", p.typ)
 	}
 	return nil
+}
+
+// LoadDefaultProfile reads runtime.seccomp_profile and checks that it
+// parses, so that a bad file fails the start or the reload, not a pod.
+func LoadDefaultProfile(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	body, err := readProfile(path)
+	if err != nil {
+		return "", fmt.Errorf("runtime.seccomp_profile: %w", err)
+	}
+	if _, err := seccomp.LoadProfile(string(body), &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}}); err != nil {
+		return "", fmt.Errorf("runtime.seccomp_profile %s: %w", path, err)
+	}
+	return string(body), nil
 }
 
 // maxProfileSize bounds a localhost profile; the moby default is 20 KiB.

@@ -79,6 +79,13 @@ type Defaults struct {
 	// CgroupParent is the parent for pods that give none: a path for
 	// cgroupfs, a slice for systemd. "" means /cradle or system.slice.
 	CgroupParent string
+	// SeccompProfile is the RuntimeDefault profile (moby JSON) from
+	// runtime.seccomp_profile; empty means the built-in moby default.
+	SeccompProfile string
+	// DeviceOwnershipFromSecurityContext gives the config's devices the
+	// container's uid and gid when it runs as non-root, so that it can use
+	// them (runtime.device_ownership_from_security_context).
+	DeviceOwnershipFromSecurityContext bool
 }
 
 // ContainerInput is everything ContainerSpec needs. ContainerSpec does no

@@ -29,7 +29,10 @@ type streamState struct{ srv *streaming.Server }
 
 // startStreaming starts the streaming server on the configured address.
 func (s *Server) startStreaming() error {
-	srv, err := streaming.Start(s.cfg.Streaming.Address, streamBackend{s})
+	sc := s.cfg.Streaming
+	srv, err := streaming.Start(streaming.Options{
+		Addr: sc.Address, TLSCertFile: sc.TLSCertFile, TLSKeyFile: sc.TLSKeyFile, IdleTimeout: sc.IdleTimeout.Std(),
+	}, streamBackend{s})
 	if err != nil {
 		return fmt.Errorf("streaming server: %w", err)
 	}
@@ -65,6 +68,7 @@ func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) 
 		ID: r.ID, Bundle: runtime.Bundle(r.Bundle), Args: req.GetCmd(), Stdout: stdout, Stderr: stderr, Timeout: timeout,
 	})
 	if errors.Is(err, runtime.ErrExecTimeout) {
+		s.metrics.ExecSyncTimedOut()
 		slog.Info("exec timed out; killed", "container", r.ID, "cmd", req.GetCmd(), "timeout", timeout)
 		// The kubelet reads DeadlineExceeded as a probe timeout.
 		return nil, status.Errorf(codes.DeadlineExceeded, "command %q timed out after %s", strings.Join(req.GetCmd(), " "), timeout)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/container"
+	"github.com/cradle-runtime/cradle/internal/sandbox"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -76,6 +77,18 @@ func (s *Server) emit(typ runtimeapi.ContainerEventType, r container.Record) {
 		return
 	}
 	s.events.publish(typ, r.ID, func() *runtimeapi.ContainerEventResponse { return s.containerEvent(typ, r) })
+}
+
+// emitSandbox publishes a pod sandbox event as containerd does: the
+// sandbox's ID in container_id, with the pod's status as of the event (for
+// a deleted pod, its last one, so the kubelet can tell which pod is gone).
+func (s *Server) emitSandbox(typ runtimeapi.ContainerEventType, r sandbox.Record) {
+	s.events.publish(typ, r.ID, func() *runtimeapi.ContainerEventResponse {
+		return &runtimeapi.ContainerEventResponse{
+			ContainerId: r.ID, ContainerEventType: typ, CreatedAt: time.Now().UnixNano(),
+			PodSandboxStatus: podSandboxStatus(r), ContainersStatuses: s.containerStatusesOf(r.ID),
+		}
+	})
 }
 
 // publish queues the event build makes to every subscriber. Events are

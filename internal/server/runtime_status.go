@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/cradle-runtime/cradle/internal/version"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -30,14 +33,19 @@ func (s *Server) Status(_ context.Context, req *runtimeapi.StatusRequest) (*runt
 		netReady.Status, netReady.Reason, netReady.Message = false, "NetworkPluginNotReady", "Network plugin returns error: "+err.Error()
 	}
 	resp := &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{rtReady, netReady}}}
-	for _, name := range s.cfg.HandlerNames() {
+	cfg := s.lc.Config()
+	for _, name := range cfg.HandlerNames() {
 		resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: name, Features: s.handlerFeatures(name)})
 	}
 	// The default handler is also advertised under the empty name.
-	resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: "", Features: s.handlerFeatures(s.cfg.Runtime.DefaultHandler)})
+	resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: "", Features: s.handlerFeatures(cfg.Runtime.DefaultHandler)})
 	resp.Features = &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true}
 	if req.GetVerbose() {
-		resp.Info = map[string]string{"config": s.cfg.Listen}
+		info, err := s.verboseInfo()
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "verbose status: %v", err)
+		}
+		resp.Info = info
 	}
 	return resp, nil
 }

@@ -28,6 +28,28 @@ func (s *Server) PodSandboxStatus(_ context.Context, req *runtimeapi.PodSandboxS
 		return nil, crierr.ToStatus(err, "pod sandbox")
 	}
 	r := sb.Get()
+	resp := &runtimeapi.PodSandboxStatusResponse{Status: podSandboxStatus(r)}
+	if req.GetVerbose() {
+		info, _ := json.Marshal(map[string]any{
+			"netns": r.NetNS, "ipcns": r.IPCNS, "utsns": r.UTSNS, "state": r.State,
+			"networkStopped": r.NetworkStopped, "infraId": r.InfraID, "network": r.Network,
+		})
+		resp.Info = map[string]string{"info": string(info)}
+	}
+	resp.ContainersStatuses = s.containerStatusesOf(r.ID)
+	return resp, nil
+}
+
+func (s *Server) containerStatusesOf(sandboxID string) []*runtimeapi.ContainerStatus {
+	var out []*runtimeapi.ContainerStatus
+	for _, c := range s.lc.ContainersOf(sandboxID, false) {
+		out = append(out, containerStatus(c.Get()))
+	}
+	return out
+}
+
+// podSandboxStatus is the CRI status of the sandbox record r.
+func podSandboxStatus(r sandbox.Record) *runtimeapi.PodSandboxStatus {
 	cfg := r.Config
 	st := &runtimeapi.PodSandboxStatus{
 		Id:             r.ID,
@@ -49,19 +71,7 @@ func (s *Server) PodSandboxStatus(_ context.Context, req *runtimeapi.PodSandboxS
 	} else {
 		st.Network = &runtimeapi.PodSandboxNetworkStatus{}
 	}
-	resp := &runtimeapi.PodSandboxStatusResponse{Status: st}
-	if req.GetVerbose() {
-		info, _ := json.Marshal(map[string]any{
-			"netns": r.NetNS, "ipcns": r.IPCNS, "utsns": r.UTSNS, "state": r.State,
-			"networkStopped": r.NetworkStopped, "infraId": r.InfraID, "network": r.Network,
-		})
-		resp.Info = map[string]string{"info": string(info)}
-	}
-	for _, c := range s.lc.ContainersOf(r.ID, false) {
-		cr := c.Get()
-		resp.ContainersStatuses = append(resp.ContainersStatuses, containerStatus(cr))
-	}
-	return resp, nil
+	return st
 }
 
 // ListPodSandbox lists sandboxes matching the filter.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/cradle-runtime/cradle/internal/config"
@@ -14,6 +15,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/metrics"
 	"github.com/cradle-runtime/cradle/internal/network"
 	"github.com/cradle-runtime/cradle/internal/stats"
+	"github.com/cradle-runtime/cradle/internal/tracing"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -33,30 +35,44 @@ type Server struct {
 	stream     streamState
 	metrics    *metrics.Metrics
 	stopMetric func()
+	tracing    *tracing.Tracing // nil when off
+	reloadMu   sync.Mutex       // one Reload at a time
 }
 
 // New builds the server and restores state from disk.
 func New(cfg *config.Config) (*Server, error) {
 	s := &Server{cfg: cfg}
+	if cfg.Tracing.Endpoint != "" {
+		t, err := tracing.Start(cfg.Tracing)
+		if err != nil {
+			return nil, err
+		}
+		s.tracing = t
+	}
+	// First, so every domain package reports to it; it reads the states
+	// only at a scrape, which the endpoint started last can serve.
+	s.metrics = metrics.New(func() (map[string]int, map[string]int) { return s.lc.StateCounts() })
 	var err error
 	s.images, err = image.New(image.Options{
 		Root: filepath.Join(cfg.Root, "storage"), RunRoot: filepath.Join(cfg.RunRoot, "storage"),
 		Driver: cfg.Image.StorageDriver, RegistriesConf: cfg.Image.RegistriesConf,
 		RegistriesDir: cfg.Image.RegistriesD, PolicyPath: cfg.Image.SignaturePolicy,
-		PauseImage: cfg.Image.PauseImage, ProgressTimeout: cfg.Image.PullProgressTimeout.Std(),
+		PauseImage: cfg.Image.PauseImage, PinnedImages: cfg.Image.PinnedImages, ProgressTimeout: cfg.Image.PullProgressTimeout.Std(),
+		Observer: s.metrics,
 	})
 	if err != nil {
+		s.Close()
 		return nil, err
 	}
 	s.net, err = network.New(network.Options{
 		ConfDir: cfg.Network.CNIConfDir, PluginDirs: cfg.Network.CNIPluginDirs,
-		CacheDir: cfg.CNICacheDir(), NetworkName: cfg.Network.NetworkName,
+		CacheDir: cfg.CNICacheDir(), NetworkName: cfg.Network.NetworkName, Observer: s.metrics,
 	})
 	if err != nil {
 		s.images.Shutdown()
 		return nil, err
 	}
-	s.lc, err = lifecycle.New(lifecycle.Options{Config: cfg, Images: s.images, Net: s.net, Event: s.emit})
+	s.lc, err = lifecycle.New(lifecycle.Options{Config: cfg, Images: s.images, Net: s.net, Event: s.emit, SandboxEvent: s.emitSandbox, Observer: s.metrics})
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -71,7 +87,6 @@ func New(cfg *config.Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.metrics = metrics.New(s.lc.StateCounts)
 	if a := cfg.Metrics.Address; a != "" {
 		if s.stopMetric, err = s.metrics.Serve(a, cfg.Metrics.Pprof); err != nil {
 			s.Close()
@@ -83,7 +98,11 @@ func New(cfg *config.Config) (*Server, error) {
 
 // Serve registers the CRI services and serves on l until Stop.
 func (s *Server) Serve(l net.Listener) error {
-	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.metrics.Unary, recoverUnary, logUnary))
+	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(s.metrics.Unary, recoverUnary, logUnary)}
+	if s.tracing != nil {
+		opts = append(opts, s.tracing.ServerOption())
+	}
+	s.grpc = grpc.NewServer(opts...)
 	runtimeapi.RegisterRuntimeServiceServer(s.grpc, s)
 	runtimeapi.RegisterImageServiceServer(s.grpc, s)
 	return s.grpc.Serve(l)
@@ -123,5 +142,9 @@ func (s *Server) Close() {
 	}
 	if s.images != nil {
 		s.images.Shutdown()
+	}
+	// Last, so the spans of everything above are flushed.
+	if s.tracing != nil {
+		s.tracing.Shutdown(5 * time.Second)
 	}
 }

@@ -6,6 +6,7 @@ package streaming
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -48,8 +49,17 @@ type Server struct {
 	url  string
 }
 
-// Start listens on addr ("host:port"; port 0 picks a free port) and
-// serves in the background.
+// Options configure the streaming server.
+type Options struct {
+	Addr string // "host:port"; port 0 picks a free port
+	// TLSCertFile and TLSKeyFile, both set, make it serve https.
+	TLSCertFile, TLSKeyFile string
+	// IdleTimeout closes a session's connection that carried nothing for
+	// this long; 0 keeps the library's default (4h).
+	IdleTimeout time.Duration
+}
+
+// Start listens on o.Addr and serves in the background.
 //
 // cradle listens itself and serves the library's http.Handler, instead of
 // calling the library's Start: Start listens only when it runs, and with
@@ -57,17 +67,29 @@ type Server struct {
 // racing with the first GetExec. Listening first makes the URLs right from
 // the start, and unlike picking a port and closing it, leaves no window in
 // which another process could take the port.
-func Start(addr string, b Backend) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+func Start(o Options, b Backend) (*Server, error) {
+	cfg := streaming.DefaultConfig
+	scheme := "http"
+	if o.TLSCertFile != "" || o.TLSKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.TLSCertFile, o.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("streaming TLS certificate %s and key %s: %w", o.TLSCertFile, o.TLSKeyFile, err)
+		}
+		cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		scheme = "https"
+	}
+	if o.IdleTimeout > 0 {
+		cfg.StreamIdleTimeout = o.IdleTimeout
+	}
+	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("listen on %s: %w", o.Addr, err)
 	}
 	// The library reports session errors through klog: send them to the
 	// daemon's structured log instead of unformatted stderr.
 	klog.SetSlogLogger(slog.Default().With("component", "streaming"))
-	cfg := streaming.DefaultConfig
 	cfg.Addr = ln.Addr().String()
-	cfg.BaseURL = &url.URL{Scheme: "http", Host: cfg.Addr}
+	cfg.BaseURL = &url.URL{Scheme: scheme, Host: cfg.Addr}
 	lib, err := streaming.NewServer(cfg, &adapter{b: b})
 	if err != nil {
 		ln.Close()
@@ -81,6 +103,9 @@ func Start(addr string, b Backend) (*Server, error) {
 			ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
 		},
 		url: cfg.BaseURL.String(),
+	}
+	if cfg.TLSConfig != nil {
+		ln = tls.NewListener(ln, cfg.TLSConfig)
 	}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

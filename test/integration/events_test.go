@@ -2,9 +2,11 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -174,5 +176,140 @@ func TestContainerEventsSlowSubscriber(t *testing.T) {
 	start := time.Now()
 	if _, err := d.rt.PodSandboxStatus(ctx(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod}); err != nil || time.Since(start) > 5*time.Second {
 		t.Errorf("PodSandboxStatus: %v after %s", err, time.Since(start))
+	}
+}
+
+// A pod sandbox's life is in the container events as containerd sends it:
+// the sandbox's ID as container_id, with the pod's status as of the event,
+// including the last one for the deleted pod.
+func TestSandboxEvents(t *testing.T) {
+	d := newDaemon(t)
+	d.pull(t, busybox)
+	c := ctx(t)
+	ch := d.subscribe(t, c, true)
+	d.waitSubscribers(t, 1)
+
+	podCfg := d.podConfig(t, "sb-events")
+	pod := d.runPod(t, podCfg)
+	ctr := d.startContainer(t, pod, podCfg, containerConfig("in-pod", "sleep", "1000"))
+	if _, err := d.rt.StopPodSandbox(ctx(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod}); err != nil {
+		t.Fatalf("StopPodSandbox: %v", err)
+	}
+	// A second stop changes nothing and tells nothing.
+	if _, err := d.rt.StopPodSandbox(ctx(t), &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod}); err != nil {
+		t.Fatalf("StopPodSandbox again: %v", err)
+	}
+	if _, err := d.rt.RemovePodSandbox(ctx(t), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod}); err != nil {
+		t.Fatalf("RemovePodSandbox: %v", err)
+	}
+
+	want := []struct {
+		typ      runtimeapi.ContainerEventType
+		state    runtimeapi.PodSandboxState
+		ctrState runtimeapi.ContainerState // of in-pod in the statuses; -1: absent
+	}{
+		{runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.PodSandboxState_SANDBOX_READY, -1},
+		{runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, runtimeapi.PodSandboxState_SANDBOX_READY, -1},
+		{runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, runtimeapi.PodSandboxState_SANDBOX_NOTREADY, runtimeapi.ContainerState_CONTAINER_EXITED},
+		{runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, runtimeapi.PodSandboxState_SANDBOX_NOTREADY, -1},
+	}
+	// Everything up to the pod's deletion, in order: a second STOPPED from
+	// the repeated stop would show up before DELETED.
+	var podEvents []*runtimeapi.ContainerEventResponse
+	ctrEvents := 0
+	for len(podEvents) == 0 || podEvents[len(podEvents)-1].GetContainerEventType() != runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatal("event stream ended")
+			}
+			switch ev.GetContainerId() {
+			case pod:
+				podEvents = append(podEvents, ev)
+			case ctr:
+				ctrEvents++
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no DELETED event for the pod within 30s; got %d", len(podEvents))
+		}
+	}
+	if len(podEvents) != len(want) {
+		t.Fatalf("got %d pod events, want %d", len(podEvents), len(want))
+	}
+	for i, w := range want {
+		ev := podEvents[i]
+		if ev.GetContainerEventType() != w.typ {
+			t.Fatalf("event %d: got %v, want %v", i, ev.GetContainerEventType(), w.typ)
+		}
+		ps := ev.GetPodSandboxStatus()
+		if ps.GetId() != pod || ps.GetMetadata().GetUid() != podCfg.GetMetadata().GetUid() || ps.GetState() != w.state {
+			t.Errorf("%v: pod status %v, want state %v", w.typ, ps, w.state)
+		}
+		st := statusOf(ev, ctr)
+		switch {
+		case w.ctrState < 0 && st != nil:
+			t.Errorf("%v: container status %v, want none", w.typ, st)
+		case w.ctrState >= 0 && st.GetState() != w.ctrState:
+			t.Errorf("%v: container status %v, want %v", w.typ, st, w.ctrState)
+		}
+	}
+	// created, started, stopped, deleted of the container itself.
+	if ctrEvents != 4 {
+		t.Errorf("%d events of the pod's container, want 4", ctrEvents)
+	}
+}
+
+// A pod whose infra process dies, its PID holder or a pause container, is
+// STOPPED in the events, as containerd tells of a sandbox that exited.
+func TestSandboxEventsInfraExit(t *testing.T) {
+	for _, handler := range []string{"", "paused"} {
+		t.Run("handler="+handler, func(t *testing.T) {
+			d := newDaemon(t, withConfig(pausedHandler))
+			d.pull(t, pauseImage)
+			cfg := d.podConfig(t, "sb-infra-exit")
+			cfg.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD // needs an infra process
+			rresp, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pod := rresp.GetPodSandboxId()
+			t.Cleanup(func() { d.removePod(t, pod) })
+			pid := 0
+			if handler == "" {
+				if h := d.holderPids(); len(h) == 1 {
+					pid = h[0]
+				}
+			} else {
+				resp, err := d.rt.PodSandboxStatus(ctx(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod, Verbose: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var info struct {
+					InfraID string `json:"infraId"`
+				}
+				if err := json.Unmarshal([]byte(resp.GetInfo()["info"]), &info); err != nil || info.InfraID == "" {
+					t.Fatalf("no infra container in %q: %v", resp.GetInfo()["info"], err)
+				}
+				for _, p := range procs() {
+					if cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.pid)); err == nil && strings.Contains(string(cg), "cradle-"+info.InfraID) {
+						pid = p.pid
+					}
+				}
+			}
+			if pid == 0 {
+				t.Fatal("no infra process found")
+			}
+			ch := d.subscribe(t, ctx(t), true)
+			d.waitSubscribers(t, 1)
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			ev := nextEvent(t, ch, pod)
+			if ev.GetContainerEventType() != runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT ||
+				ev.GetPodSandboxStatus().GetState() != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+				t.Errorf("after the infra process died: %v with pod state %v, want STOPPED and NOTREADY",
+					ev.GetContainerEventType(), ev.GetPodSandboxStatus().GetState())
+			}
+		})
 	}
 }

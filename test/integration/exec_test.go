@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -288,7 +289,12 @@ func TestAttach(t *testing.T) {
 }
 
 func dialSPDY(rawURL, protocol string) (httpstream.Connection, error) {
-	rt, err := spdy.NewRoundTripper(nil)
+	return dialSPDYTLS(rawURL, protocol, nil)
+}
+
+// dialSPDYTLS dials with tlsCfg for an https URL (nil: the system's roots).
+func dialSPDYTLS(rawURL, protocol string, tlsCfg *tls.Config) (httpstream.Connection, error) {
+	rt, err := spdy.NewRoundTripper(tlsCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +321,12 @@ type session struct {
 
 func openSession(t *testing.T, url string, stdin, stdout, stderr, tty bool) *session {
 	t.Helper()
-	conn, err := dialSPDY(url, "v4.channel.k8s.io")
+	return openSessionTLS(t, nil, url, stdin, stdout, stderr, tty)
+}
+
+func openSessionTLS(t *testing.T, tlsCfg *tls.Config, url string, stdin, stdout, stderr, tty bool) *session {
+	t.Helper()
+	conn, err := dialSPDYTLS(url, "v4.channel.k8s.io", tlsCfg)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", url, err)
 	}

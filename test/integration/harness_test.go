@@ -401,11 +401,12 @@ func (d *daemon) leaks() []string {
 	if b, err := exec.Command("ip", "-o", "link", "show", "master", d.bridge).Output(); err == nil && len(strings.TrimSpace(string(b))) > 0 {
 		out = append(out, "veths on "+d.bridge+": "+strings.TrimSpace(string(b)))
 	}
-	for _, ctrl := range []string{"memory", "pids", "cpu,cpuacct", "unified"} {
-		entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", ctrl, d.cgroup))
+	// Every mounted hierarchy: which controllers share one differs by host.
+	for _, h := range cgroupHierarchies() {
+		entries, _ := os.ReadDir(filepath.Join(h, d.cgroup))
 		for _, e := range entries {
 			if e.IsDir() {
-				out = append(out, "cgroup "+filepath.Join(ctrl, d.cgroup, e.Name()))
+				out = append(out, "cgroup "+filepath.Join(h, d.cgroup, e.Name()))
 			}
 		}
 	}
@@ -473,8 +474,8 @@ func (d *daemon) assertNoLeaks() {
 	unmountUnder(d.dir, d.runroot)
 	_ = os.RemoveAll(d.runroot)
 	_ = exec.Command("ip", "link", "del", d.bridge).Run()
-	for _, ctrl := range []string{"memory", "pids", "cpu,cpuacct", "cpuset", "blkio", "devices", "freezer", "net_cls,net_prio", "perf_event", "hugetlb", "systemd", "unified", "misc", "rdma"} {
-		p := filepath.Join("/sys/fs/cgroup", ctrl, d.cgroup)
+	for _, h := range cgroupHierarchies() {
+		p := filepath.Join(h, d.cgroup)
 		entries, _ := os.ReadDir(p)
 		for _, e := range entries {
 			if e.IsDir() {
@@ -534,4 +535,11 @@ func (d *daemon) cniControl(name string, on bool) {
 func (d *daemon) cniCalls() []string {
 	b, _ := os.ReadFile(filepath.Join(d.cniCtl, "calls"))
 	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// cgroupHierarchies are the mounted cgroup hierarchies (and the root, for
+// a unified-only host).
+func cgroupHierarchies() []string {
+	hs, _ := filepath.Glob("/sys/fs/cgroup/*")
+	return append(hs, "/sys/fs/cgroup")
 }

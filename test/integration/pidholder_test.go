@@ -130,14 +130,17 @@ func TestSharedPIDNamespace(t *testing.T) {
 	}
 }
 
-// With infra_container = "always", a shared PID namespace is still held by
-// a pause container.
-func TestSharedPIDPauseContainer(t *testing.T) {
-	d := newDaemon(t, withConfig(`[runtime.handlers.paused]
+// pausedHandler is a handler that runs a pause container for every pod.
+const pausedHandler = `[runtime.handlers.paused]
 type = "oci"
 path = "/usr/sbin/runc"
 infra_container = "always"
-`))
+`
+
+// With infra_container = "always", a shared PID namespace is still held by
+// a pause container.
+func TestSharedPIDPauseContainer(t *testing.T) {
+	d := newDaemon(t, withConfig(pausedHandler))
 	d.pull(t, busybox)
 	cfg := d.podConfig(t, "sharedpid-pause")
 	cfg.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_POD

@@ -37,6 +37,7 @@ type Runtime struct {
 	Root     string   // the runtime's state root
 	Env      []string // added to conmon's environment (the handler's monitor_env)
 	Args     []string // extra global runtime arguments (the handler's runtime_args)
+	Cgroup   string   // cgroupfs path conmon is moved into (the handler's monitor_cgroup); empty: the daemon's
 	opts     Options
 	features runtime.Features
 }
@@ -147,7 +148,14 @@ func (r *Runtime) Create(ctx context.Context, o runtime.CreateOpts) (*runtime.Cr
 	}
 	syncChild.Close()
 	startChild.Close()
-	// conmon waits for this byte so that it could be put in a cgroup first.
+	// conmon waits for this byte so that it can be put in a cgroup first.
+	if r.Cgroup != "" {
+		if err := runtime.JoinCgroup(r.Cgroup, cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, fmt.Errorf("monitor cgroup for %s: %w", o.ID, err)
+		}
+	}
 	_, _ = startParent.Write([]byte{0})
 	startParent.Close()
 	if err := cmd.Wait(); err != nil {

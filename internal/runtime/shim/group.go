@@ -135,6 +135,10 @@ func (r *Runtime) join(ctx context.Context, gid string, b runtime.Bundle, id str
 			if err = r.connect(ctx, g, bs, id); err == nil && g.shim != old {
 				// The start process exited: a new shim is our child.
 				go runtime.ReapChild(g.shim.Pid)
+				if r.opts.Cgroup != "" {
+					// Before its first task, so runc starts there too.
+					err = runtime.JoinCgroup(r.opts.Cgroup, g.shim.Pid)
+				}
 			}
 		}
 		if err != nil {

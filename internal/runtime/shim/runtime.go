@@ -48,6 +48,9 @@ type Options struct {
 	OnExit func(runtime.Exit)
 	// Env is added to the shims' environment.
 	Env []string
+	// Cgroup is a cgroupfs path each new shim is moved into before it is
+	// sent a task (the handler's monitor_cgroup); empty: the daemon's.
+	Cgroup string
 	// Features are those of the runtime the shim runs, when the daemon
 	// can ask it (the runc shim's BinaryName); zero otherwise.
 	Features runtime.Features
