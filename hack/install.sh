@@ -57,6 +57,8 @@ config() {
 install_all() {
 	[[ -x $CRADLE ]] || { echo "install: $CRADLE is not built (make build)" >&2; exit 1; }
 	place "$CRADLE" "$BINDIR/cradle" 0755
+	# The PID holder, where make build had a C compiler for it.
+	[[ ! -x $(dirname "$CRADLE")/cradle-pod-init ]] || place "$(dirname "$CRADLE")/cradle-pod-init" "$BINDIR/cradle-pod-init" 0755
 	local unit
 	unit=$(mktemp)
 	sed "s|@BINDIR@|$BINDIR|g" contrib/systemd/cradle.service >"$unit"

@@ -14,6 +14,7 @@ for f in usr/local/bin/cradle usr/local/lib/systemd/system/cradle.service etc/cr
 	[[ -f $dest/$f ]] || fail "$f not installed"
 done
 [[ -d $dest/etc/cradle/cradle.d ]] || fail "etc/cradle/cradle.d not created"
+[[ ! -x bin/cradle-pod-init || -x $dest/usr/local/bin/cradle-pod-init ]] || fail "usr/local/bin/cradle-pod-init not installed"
 grep -qx 'ExecStart=/usr/local/bin/cradle serve' "$dest/usr/local/lib/systemd/system/cradle.service" ||
 	fail "the unit does not start the installed binary"
 # The installed config is the defaults, accepted as they are.
