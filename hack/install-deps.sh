@@ -9,6 +9,9 @@ need conmon conmon
 need /usr/lib/cni/bridge containernetworking-plugins
 need iptables iptables
 need nsenter util-linux
+# bin/cradle-pod-init, the shared-PID pods' PID 1, is a small C program.
+need cc gcc
+[ -e /usr/include/stdio.h ] || pkgs+=(libc6-dev)
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "installing: ${pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
