@@ -299,33 +299,43 @@ func inNewNamespaces(flags int, fn func() error) error {
 }
 
 func runUnshared(flags int, fn func() error) (restored bool, err error) {
-	type saved struct {
-		fd     int
-		nstype int
-	}
-	var orig []saved
-	defer func() {
-		for _, s := range orig {
-			unix.Close(s.fd)
-		}
-	}()
+	var orig threadNamespaces
+	defer orig.close()
 	for _, k := range AllKinds() {
 		f, _ := k.cloneFlag()
 		if flags&f == 0 {
 			continue
 		}
-		fd, err := unix.Open("/proc/thread-self/ns/"+string(k), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return true, fmt.Errorf("open current %s namespace: %w", k, err)
+		if err := orig.save(k, f); err != nil {
+			return true, err
 		}
-		orig = append(orig, saved{fd, f})
 	}
 	if err := unix.Unshare(flags); err != nil {
 		return true, fmt.Errorf("unshare namespaces: %w", err)
 	}
-	err = fn()
+	return orig.restore(fn())
+}
+
+// threadNamespaces are the calling thread's namespaces of the kinds it
+// is about to leave, held open so that it can go back.
+type threadNamespaces []struct{ fd, nstype int }
+
+// save opens the thread's current namespace of kind k (clone flag f).
+func (t *threadNamespaces) save(k Kind, f int) error {
+	fd, err := unix.Open("/proc/thread-self/ns/"+string(k), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open current %s namespace: %w", k, err)
+	}
+	*t = append(*t, struct{ fd, nstype int }{fd, f})
+	return nil
+}
+
+// restore moves the thread back into every saved namespace and passes err
+// on; restored is false when the thread could not be moved back, and must
+// then not be reused.
+func (t threadNamespaces) restore(err error) (restored bool, _ error) {
 	var errs []error
-	for _, s := range orig {
+	for _, s := range t {
 		if e := unix.Setns(s.fd, s.nstype); e != nil {
 			errs = append(errs, fmt.Errorf("restore namespace (type %#x): %w", s.nstype, e))
 		}
@@ -334,6 +344,12 @@ func runUnshared(flags int, fn func() error) (restored bool, err error) {
 		return false, errors.Join(append([]error{err}, errs...)...)
 	}
 	return true, err
+}
+
+func (t threadNamespaces) close() {
+	for _, s := range t {
+		unix.Close(s.fd)
+	}
 }
 
 // loopbackUp brings up lo in the calling thread's network namespace; a new

@@ -196,13 +196,8 @@ func startIn(cmd *exec.Cmd, p Pins) error {
 // runJoined runs fn on the calling, locked thread moved into the pinned
 // net, IPC and UTS namespaces, and moves the thread back.
 func runJoined(p Pins, fn func() error) (restored bool, err error) {
-	type saved struct{ fd, nstype int }
-	var orig []saved
-	defer func() {
-		for _, s := range orig {
-			unix.Close(s.fd)
-		}
-	}()
+	var orig threadNamespaces
+	defer orig.close()
 	err = func() error {
 		for _, ns := range []struct {
 			kind Kind
@@ -212,27 +207,16 @@ func runJoined(p Pins, fn func() error) (restored bool, err error) {
 			if ns.path == "" {
 				continue
 			}
-			fd, err := unix.Open("/proc/thread-self/ns/"+string(ns.kind), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				return fmt.Errorf("open current %s namespace: %w", ns.kind, err)
+			if err := orig.save(ns.kind, ns.flag); err != nil {
+				return err
 			}
-			orig = append(orig, saved{fd, ns.flag})
 			if err := setnsPath(ns.path, ns.flag); err != nil {
 				return err
 			}
 		}
 		return fn()
 	}()
-	var errs []error
-	for _, s := range orig {
-		if e := unix.Setns(s.fd, s.nstype); e != nil {
-			errs = append(errs, fmt.Errorf("restore namespace (type %#x): %w", s.nstype, e))
-		}
-	}
-	if len(errs) > 0 {
-		return false, errors.Join(append([]error{err}, errs...)...)
-	}
-	return true, err
+	return orig.restore(err)
 }
 
 func setnsPath(path string, flag int) error {
