@@ -95,7 +95,7 @@ func (n *NRI) Stop() {
 	n.swap.lock()
 	defer n.swap.unlock()
 	if in := n.cur.Swap(nil); in != nil {
-		in.a.Stop()
+		in.stop()
 	}
 }
 

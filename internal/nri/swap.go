@@ -65,8 +65,9 @@ func (l *swapLock) unlock() {
 
 // instance is one adaptation with the settings it was built from.
 type instance struct {
-	a   *adaptation.Adaptation
-	cfg config.NRIConfig
+	a     *adaptation.Adaptation
+	cfg   config.NRIConfig
+	relay *relay // the public socket, while started
 
 	// While deferring (a reload starts the instance holding the swap lock),
 	// synchronization updates are kept for after the swap: applying one
@@ -83,7 +84,7 @@ func (n *NRI) newInstance(cfg config.NRIConfig) (*instance, error) {
 		func(ctx context.Context, cb adaptation.SyncCB) error { return n.sync(ctx, in, cb) }, n.update,
 		adaptation.WithPluginPath(cfg.PluginPath),
 		adaptation.WithPluginConfigPath(cfg.PluginConfigPath),
-		adaptation.WithSocketPath(cfg.SocketPath),
+		adaptation.WithSocketPath(privateSocket(cfg.SocketPath)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("set up NRI: %w", err)
@@ -99,7 +100,21 @@ func (in *instance) start() error {
 		in.a.Stop()
 		return fmt.Errorf("start NRI: %w", err)
 	}
+	r, err := startRelay(in.cfg.SocketPath)
+	if err != nil {
+		in.a.Stop()
+		return fmt.Errorf("start NRI: %w", err)
+	}
+	in.relay = r
 	return nil
+}
+
+// stop disconnects every plugin and removes the sockets.
+func (in *instance) stop() {
+	if in.relay != nil {
+		in.relay.close()
+	}
+	in.a.Stop()
 }
 
 // sameSettings reports whether running in serves cfg (nil: disabled).
@@ -136,7 +151,7 @@ func (n *NRI) Reconfigure(cfg config.NRIConfig) error {
 	}
 	n.swap.lock()
 	if old != nil {
-		old.a.Stop()
+		old.stop()
 	}
 	var err error
 	if next != nil {
