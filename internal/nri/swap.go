@@ -25,6 +25,7 @@ type swapLock struct {
 	cond    sync.Cond
 	users   int
 	writing bool
+	waiting int // replacements waiting for the lock
 }
 
 func (l *swapLock) init() { l.cond.L = &l.mu }
@@ -49,9 +50,11 @@ func (l *swapLock) runlock() {
 
 func (l *swapLock) lock() {
 	l.mu.Lock()
+	l.waiting++
 	for l.writing || l.users > 0 {
 		l.cond.Wait()
 	}
+	l.waiting--
 	l.writing = true
 	l.mu.Unlock()
 }
