@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"fmt"
 	"log/slog"
 	"maps"
 	"reflect"
@@ -8,7 +9,6 @@ import (
 
 	"github.com/cradle-runtime/cradle/internal/config"
 	"github.com/cradle-runtime/cradle/internal/crierr"
-	"github.com/cradle-runtime/cradle/internal/nri"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -39,7 +39,8 @@ func (m *Manager) newPodHandler(handler string) (string, error) {
 
 // Reload puts next in force for what the manager reads per request: the
 // container defaults (the seccomp profile file is read again), the pause
-// image, the NRI timeouts and the handler set. A handler new in next gets
+// image, the NRI settings (NRI starts, stops or restarts with new paths)
+// and the handler set. A handler new in next gets
 // a runtime; one missing from next is retired. A retired handler that comes
 // back gets its runtime back with its old definition, which next is made to
 // hold: a changed definition needs a restart. The caller keeps every key
@@ -50,6 +51,11 @@ func (m *Manager) Reload(next *config.Config) error {
 		return err
 	}
 	old := m.config()
+	// First: it is the one step that can fail once started.
+	if err := m.nri.Reconfigure(next.NRI); err != nil {
+		return fmt.Errorf("reconfigure NRI: %w", err)
+	}
+	logNRIChange(old.NRI, next.NRI)
 	m.rtMu.Lock()
 	for _, name := range next.HandlerNames() {
 		if _, ok := m.runtimes[name]; !ok {
@@ -80,7 +86,6 @@ func (m *Manager) Reload(next *config.Config) error {
 	if d.SeccompProfile != m.defaults.Load().SeccompProfile {
 		slog.Info("config changed", "key", "runtime.seccomp_profile", "content", "the profile file was read again and differs")
 	}
-	nri.SetTimeouts(next.NRI)
 	m.defaults.Store(&d)
 	m.cfg.Store(next)
 	return nil
@@ -108,4 +113,16 @@ func (m *Manager) Handlers() []HandlerInfo {
 		out = append(out, HandlerInfo{Name: name, Handler: m.retired[name], Retired: true})
 	}
 	return out
+}
+
+// logNRIChange says what a reload did to NRI.
+func logNRIChange(old, next config.NRIConfig) {
+	switch {
+	case old.Enable && !next.Enable:
+		slog.Info("NRI disabled: plugins stopped, socket removed", "socket", old.SocketPath)
+	case !old.Enable && next.Enable:
+		slog.Info("NRI enabled", "socket", next.SocketPath, "plugin_path", next.PluginPath)
+	case next.Enable && (old.SocketPath != next.SocketPath || old.PluginPath != next.PluginPath || old.PluginConfigPath != next.PluginConfigPath):
+		slog.Info("NRI restarted with new settings", "socket", next.SocketPath, "plugin_path", next.PluginPath, "plugin_config_path", next.PluginConfigPath)
+	}
 }

@@ -6,12 +6,13 @@ package nri
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
 	"github.com/cradle-runtime/cradle/internal/config"
-	"github.com/cradle-runtime/cradle/internal/version"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -25,30 +26,44 @@ type Runtime interface {
 	Evict(ctx context.Context, id, reason string) error
 }
 
-// NRI relays events to plugins. A nil *NRI, or one built from a disabled
-// config, does nothing: the daemon calls it unconditionally.
+// NRI relays events to plugins. A nil *NRI, or one whose config disables
+// it, does nothing: the daemon calls it unconditionally. Reconfigure may
+// replace the adaptation behind it at any time; each call uses one.
 type NRI struct {
-	a  *adaptation.Adaptation
-	rt Runtime
+	rt   Runtime
+	swap swapLock
+	// cur is the instance in force, nil when disabled. It changes only
+	// under swap's write lock, so a holder of the read lock sees it fixed.
+	cur atomic.Pointer[instance]
 }
 
-// New builds the adaptation; Start makes it serve.
+// New builds the adaptation if cfg enables it; Start makes it serve.
 func New(cfg config.NRIConfig, rt Runtime) (*NRI, error) {
-	if !cfg.Enable {
-		return nil, nil
-	}
 	n := &NRI{rt: rt}
+	n.swap.init()
 	SetTimeouts(cfg)
-	a, err := adaptation.New("cradle", version.Version, n.sync, n.update,
-		adaptation.WithPluginPath(cfg.PluginPath),
-		adaptation.WithPluginConfigPath(cfg.PluginConfigPath),
-		adaptation.WithSocketPath(cfg.SocketPath),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("set up NRI: %w", err)
+	if !cfg.Enable {
+		return n, nil
 	}
-	n.a = a
+	in, err := n.newInstance(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.cur.Store(in)
 	return n, nil
+}
+
+// use returns the adaptation in force (nil when disabled) and the func
+// that ends the use; a reload does not stop it before.
+func (n *NRI) use() (*adaptation.Adaptation, func()) {
+	if n == nil {
+		return nil, func() {}
+	}
+	n.swap.rlock()
+	if in := n.cur.Load(); in != nil {
+		return in.a, n.swap.runlock
+	}
+	return nil, n.swap.runlock
 }
 
 // SetTimeouts applies the plugin timeouts. They are process-wide in the NRI
@@ -64,43 +79,59 @@ func SetTimeouts(cfg config.NRIConfig) {
 
 // Start launches the configured plugins and listens for external ones.
 func (n *NRI) Start() error {
-	if !n.Enabled() {
+	a, done := n.use()
+	defer done()
+	if a == nil {
 		return nil
 	}
-	if err := n.a.Start(); err != nil {
-		return fmt.Errorf("start NRI: %w", err)
-	}
-	return nil
+	return n.cur.Load().start()
 }
 
-// Stop disconnects every plugin.
+// Stop disconnects every plugin and removes the socket.
 func (n *NRI) Stop() {
-	if n.Enabled() {
-		n.a.Stop()
+	if n == nil {
+		return
+	}
+	n.swap.lock()
+	defer n.swap.unlock()
+	if in := n.cur.Swap(nil); in != nil {
+		in.stop()
 	}
 }
 
-// Enabled reports whether events go anywhere.
-func (n *NRI) Enabled() bool { return n != nil && n.a != nil }
+// Enabled reports whether events go anywhere. A hook checks again.
+func (n *NRI) Enabled() bool { return n != nil && n.cur.Load() != nil }
 
 // BlockSync holds off plugin synchronization until the returned func is
 // called. A lifecycle step holds it from its hook until the pod or container
 // is listed, so that a plugin connecting meanwhile sees it in Synchronize or
-// gets the hook, never neither.
+// gets the hook, never neither. It holds off a reload too, even while NRI
+// is off: plugins a reload starts synchronize after the step.
 func (n *NRI) BlockSync() func() {
-	if !n.Enabled() {
-		return func() {}
+	a, done := n.use()
+	if a == nil {
+		return sync.OnceFunc(done)
 	}
-	b := n.a.BlockPluginSync()
-	return b.Unblock
+	b := a.BlockPluginSync()
+	return sync.OnceFunc(func() {
+		b.Unblock()
+		done()
+	})
 }
 
-func (n *NRI) sync(ctx context.Context, cb adaptation.SyncCB) error {
+func (n *NRI) sync(ctx context.Context, in *instance, cb adaptation.SyncCB) error {
 	pods, ctrs := n.rt.State()
 	updates, err := cb(ctx, pods, ctrs)
 	if err != nil {
 		return fmt.Errorf("synchronize plugin: %w", err)
 	}
+	in.mu.Lock()
+	if in.deferring {
+		in.deferred = append(in.deferred, updates...)
+		in.mu.Unlock()
+		return nil
+	}
+	in.mu.Unlock()
 	if failed, err := n.rt.Update(ctx, updates); err != nil || len(failed) > 0 {
 		return fmt.Errorf("apply %d synchronization update(s): %w", len(failed), err)
 	}
@@ -135,12 +166,14 @@ func hookCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 // RunPodSandbox tells plugins a pod is about to become ready; an error
 // fails RunPodSandbox.
 func (n *NRI) RunPodSandbox(ctx context.Context, pod *api.PodSandbox) error {
-	if !n.Enabled() {
+	a, done := n.use()
+	defer done()
+	if a == nil {
 		return nil
 	}
 	ctx, cancel := hookCtx(ctx)
 	defer cancel()
-	if err := n.a.RunPodSandbox(ctx, &api.RunPodSandboxRequest{Pod: pod}); err != nil {
+	if err := a.RunPodSandbox(ctx, &api.RunPodSandboxRequest{Pod: pod}); err != nil {
 		return fmt.Errorf("NRI RunPodSandbox: %w", err)
 	}
 	return nil
@@ -148,12 +181,14 @@ func (n *NRI) RunPodSandbox(ctx context.Context, pod *api.PodSandbox) error {
 
 // StopPodSandbox tells plugins a pod's containers are stopped.
 func (n *NRI) StopPodSandbox(ctx context.Context, pod *api.PodSandbox) error {
-	if !n.Enabled() {
+	a, done := n.use()
+	defer done()
+	if a == nil {
 		return nil
 	}
 	ctx, cancel := hookCtx(ctx)
 	defer cancel()
-	if err := n.a.StopPodSandbox(ctx, &api.StopPodSandboxRequest{Pod: pod}); err != nil {
+	if err := a.StopPodSandbox(ctx, &api.StopPodSandboxRequest{Pod: pod}); err != nil {
 		return fmt.Errorf("NRI StopPodSandbox: %w", err)
 	}
 	return nil
@@ -161,12 +196,14 @@ func (n *NRI) StopPodSandbox(ctx context.Context, pod *api.PodSandbox) error {
 
 // RemovePodSandbox tells plugins a pod is gone.
 func (n *NRI) RemovePodSandbox(ctx context.Context, pod *api.PodSandbox) error {
-	if !n.Enabled() {
+	a, done := n.use()
+	defer done()
+	if a == nil {
 		return nil
 	}
 	ctx, cancel := hookCtx(ctx)
 	defer cancel()
-	if err := n.a.RemovePodSandbox(ctx, &api.RemovePodSandboxRequest{Pod: pod}); err != nil {
+	if err := a.RemovePodSandbox(ctx, &api.RemovePodSandboxRequest{Pod: pod}); err != nil {
 		return fmt.Errorf("NRI RemovePodSandbox: %w", err)
 	}
 	return nil
@@ -175,12 +212,14 @@ func (n *NRI) RemovePodSandbox(ctx context.Context, pod *api.PodSandbox) error {
 // CreateContainer lets plugins adjust spec before the container exists;
 // it applies their adjustment to spec. An error fails CreateContainer.
 func (n *NRI) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container, spec *specs.Spec) error {
-	if !n.Enabled() {
+	a, done := n.use()
+	defer done()
+	if a == nil {
 		return nil
 	}
 	ctx, cancel := hookCtx(ctx)
 	defer cancel()
-	resp, err := n.a.CreateContainer(ctx, &api.CreateContainerRequest{Pod: pod, Container: ctr})
+	resp, err := a.CreateContainer(ctx, &api.CreateContainerRequest{Pod: pod, Container: ctr})
 	if err != nil {
 		return fmt.Errorf("NRI CreateContainer: %w", err)
 	}
@@ -196,12 +235,14 @@ func (n *NRI) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api
 // StartContainer tells plugins a container is about to start; an error
 // fails StartContainer.
 func (n *NRI) StartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error {
-	if !n.Enabled() {
+	a, done := n.use()
+	defer done()
+	if a == nil {
 		return nil
 	}
 	ctx, cancel := hookCtx(ctx)
 	defer cancel()
-	if err := n.a.StartContainer(ctx, &api.StartContainerRequest{Pod: pod, Container: ctr}); err != nil {
+	if err := a.StartContainer(ctx, &api.StartContainerRequest{Pod: pod, Container: ctr}); err != nil {
 		return fmt.Errorf("NRI StartContainer: %w", err)
 	}
 	return nil
@@ -210,12 +251,14 @@ func (n *NRI) StartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.
 // UpdateContainer lets plugins amend a resource update of ctr; it returns
 // the resources to apply (res, or what plugins asked for it instead).
 func (n *NRI) UpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container, res *api.LinuxResources) (*api.LinuxResources, error) {
-	if !n.Enabled() {
+	a, done := n.use()
+	defer done()
+	if a == nil {
 		return res, nil
 	}
 	ctx, cancel := hookCtx(ctx)
 	defer cancel()
-	resp, err := n.a.UpdateContainer(ctx, &api.UpdateContainerRequest{Pod: pod, Container: ctr, LinuxResources: res})
+	resp, err := a.UpdateContainer(ctx, &api.UpdateContainerRequest{Pod: pod, Container: ctr, LinuxResources: res})
 	if err != nil {
 		return nil, fmt.Errorf("NRI UpdateContainer: %w", err)
 	}
@@ -235,12 +278,14 @@ func (n *NRI) UpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api
 
 // StopContainer tells plugins a container stopped.
 func (n *NRI) StopContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error {
-	if !n.Enabled() {
+	a, done := n.use()
+	defer done()
+	if a == nil {
 		return nil
 	}
 	ctx, cancel := hookCtx(ctx)
 	defer cancel()
-	resp, err := n.a.StopContainer(ctx, &api.StopContainerRequest{Pod: pod, Container: ctr})
+	resp, err := a.StopContainer(ctx, &api.StopContainerRequest{Pod: pod, Container: ctr})
 	if err != nil {
 		return fmt.Errorf("NRI StopContainer: %w", err)
 	}
@@ -250,7 +295,9 @@ func (n *NRI) StopContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.C
 // Event relays a notification that needs no answer: PostCreate, PostStart,
 // PostUpdate and RemoveContainer.
 func (n *NRI) Event(ctx context.Context, ev api.Event, pod *api.PodSandbox, ctr *api.Container) error {
-	if !n.Enabled() {
+	a, done := n.use()
+	defer done()
+	if a == nil {
 		return nil
 	}
 	ctx, cancel := hookCtx(ctx)
@@ -258,13 +305,13 @@ func (n *NRI) Event(ctx context.Context, ev api.Event, pod *api.PodSandbox, ctr 
 	var err error
 	switch ev {
 	case api.Event_POST_CREATE_CONTAINER:
-		err = n.a.PostCreateContainer(ctx, &api.PostCreateContainerRequest{Pod: pod, Container: ctr})
+		err = a.PostCreateContainer(ctx, &api.PostCreateContainerRequest{Pod: pod, Container: ctr})
 	case api.Event_POST_START_CONTAINER:
-		err = n.a.PostStartContainer(ctx, &api.PostStartContainerRequest{Pod: pod, Container: ctr})
+		err = a.PostStartContainer(ctx, &api.PostStartContainerRequest{Pod: pod, Container: ctr})
 	case api.Event_POST_UPDATE_CONTAINER:
-		err = n.a.PostUpdateContainer(ctx, &api.PostUpdateContainerRequest{Pod: pod, Container: ctr})
+		err = a.PostUpdateContainer(ctx, &api.PostUpdateContainerRequest{Pod: pod, Container: ctr})
 	case api.Event_REMOVE_CONTAINER:
-		err = n.a.RemoveContainer(ctx, &api.RemoveContainerRequest{Pod: pod, Container: ctr})
+		err = a.RemoveContainer(ctx, &api.RemoveContainerRequest{Pod: pod, Container: ctr})
 	default:
 		return fmt.Errorf("NRI event %v is not a notification", ev)
 	}
@@ -277,7 +324,9 @@ func (n *NRI) Event(ctx context.Context, ev api.Event, pod *api.PodSandbox, ctr 
 // UpdatePodSandbox tells plugins a pod is being resized (the sum of its
 // containers' resources, and its overhead); an error fails the update.
 func (n *NRI) UpdatePodSandbox(ctx context.Context, pod *api.PodSandbox, overhead, res *specs.LinuxResources) error {
-	if !n.Enabled() {
+	a, done := n.use()
+	defer done()
+	if a == nil {
 		return nil
 	}
 	ctx, cancel := hookCtx(ctx)
@@ -286,7 +335,7 @@ func (n *NRI) UpdatePodSandbox(ctx context.Context, pod *api.PodSandbox, overhea
 	if overhead != nil {
 		req.OverheadLinuxResources = api.FromOCILinuxResources(overhead, nil)
 	}
-	if _, err := n.a.UpdatePodSandbox(ctx, req); err != nil {
+	if _, err := a.UpdatePodSandbox(ctx, req); err != nil {
 		return fmt.Errorf("NRI UpdatePodSandbox: %w", err)
 	}
 	return nil
@@ -294,12 +343,14 @@ func (n *NRI) UpdatePodSandbox(ctx context.Context, pod *api.PodSandbox, overhea
 
 // PostUpdatePodSandbox tells plugins a pod was resized.
 func (n *NRI) PostUpdatePodSandbox(ctx context.Context, pod *api.PodSandbox) error {
-	if !n.Enabled() {
+	a, done := n.use()
+	defer done()
+	if a == nil {
 		return nil
 	}
 	ctx, cancel := hookCtx(ctx)
 	defer cancel()
-	if err := n.a.PostUpdatePodSandbox(ctx, &api.PostUpdatePodSandboxRequest{Pod: pod}); err != nil {
+	if err := a.PostUpdatePodSandbox(ctx, &api.PostUpdatePodSandboxRequest{Pod: pod}); err != nil {
 		return fmt.Errorf("NRI PostUpdatePodSandbox: %w", err)
 	}
 	return nil

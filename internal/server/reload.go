@@ -19,6 +19,10 @@ var reloadableKeys = map[string]func(dst, src *config.Config){
 	"image.registries_d":              func(d, s *config.Config) { d.Image.RegistriesD = s.Image.RegistriesD },
 	"image.signature_policy":          func(d, s *config.Config) { d.Image.SignaturePolicy = s.Image.SignaturePolicy },
 	"runtime.seccomp_profile":         func(d, s *config.Config) { d.Runtime.SeccompProfile = s.Runtime.SeccompProfile },
+	"nri.enable":                      func(d, s *config.Config) { d.NRI.Enable = s.NRI.Enable },
+	"nri.socket_path":                 func(d, s *config.Config) { d.NRI.SocketPath = s.NRI.SocketPath },
+	"nri.plugin_path":                 func(d, s *config.Config) { d.NRI.PluginPath = s.NRI.PluginPath },
+	"nri.plugin_config_path":          func(d, s *config.Config) { d.NRI.PluginConfigPath = s.NRI.PluginConfigPath },
 	"nri.plugin_registration_timeout": func(d, s *config.Config) { d.NRI.RegistrationTimeout = s.NRI.RegistrationTimeout },
 	"nri.plugin_request_timeout":      func(d, s *config.Config) { d.NRI.RequestTimeout = s.NRI.RequestTimeout },
 }
@@ -31,9 +35,11 @@ func isHandlerTable(k toml.Key) bool {
 // Reload applies what is safe to change in a running daemon from next, a
 // freshly loaded configuration: the log level (which the caller sets), the
 // pause image, registries and signature policy (read again), the default
-// seccomp profile (read again), handlers added or removed, and the NRI
-// plugin timeouts. Each change is logged; each other key that changed is
-// warned about by name. It returns the configuration now in force; on
+// seccomp profile (read again), handlers added or removed, and NRI: its
+// timeouts, and enable and the paths, which start, stop or restart it (in
+// flight CRI calls finish first; a failed restart fails the reload and
+// keeps the previous NRI settings). Each change is logged; each other key
+// that changed is warned about by name. It returns the configuration now in force; on
 // error nothing changed.
 func (s *Server) Reload(next *config.Config) (*config.Config, error) {
 	s.reloadMu.Lock()

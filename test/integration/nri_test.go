@@ -46,7 +46,13 @@ func (p *nriRecorder) eventsOf(ids ...string) []string {
 	return out
 }
 
-func (p *nriRecorder) Synchronize(context.Context, []*api.PodSandbox, []*api.Container) ([]*api.ContainerUpdate, error) {
+func (p *nriRecorder) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
+	for _, pod := range pods {
+		p.record("Synchronize", pod.GetId())
+	}
+	for _, c := range ctrs {
+		p.record("Synchronize", c.GetId())
+	}
 	p.once.Do(func() { close(p.synced) })
 	return nil, nil
 }
@@ -108,14 +114,27 @@ func (p *nriRecorder) RemoveContainer(_ context.Context, _ *api.PodSandbox, c *a
 // until the daemon synchronized it.
 func (d *daemon) connectNRI(t *testing.T) *nriRecorder {
 	t.Helper()
+	p, _ := d.connectNRIAt(t, d.nriSocket())
+	return p
+}
+
+// connectNRIAt connects a recorder to the NRI socket at path; the channel
+// gets the plugin's end (the daemon closing the connection ends it).
+func (d *daemon) connectNRIAt(t *testing.T, path string) (*nriRecorder, <-chan error) {
+	t.Helper()
 	p := &nriRecorder{synced: make(chan struct{})}
-	s, err := stub.New(p, stub.WithPluginName("itest"), stub.WithPluginIdx("10"), stub.WithSocketPath(d.nriSocket()))
+	s, err := stub.New(p, stub.WithPluginName("itest"), stub.WithPluginIdx("10"), stub.WithSocketPath(path))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(c) }()
+	ended := make(chan error, 1)
+	go func() {
+		err := s.Run(c)
+		done <- err
+		ended <- err
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -133,7 +152,7 @@ func (d *daemon) connectNRI(t *testing.T) *nriRecorder {
 		d.dumpLog()
 		t.Fatal("NRI stub was not synchronized within 20s")
 	}
-	return p
+	return p, ended
 }
 
 // A plugin sees a pod's and a container's lifecycle in order, and its
