@@ -8,6 +8,8 @@ LDFLAGS   := -X github.com/cradle-runtime/cradle/internal/version.Version=$(VERS
 
 build:
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/cradle ./cmd/cradle
+	$(GO) build -o bin/cradle-shim-vm ./cmd/cradle-shim-vm
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/cradle-vm-agent ./cmd/cradle-vm-agent
 
 deps:
 	hack/install-deps.sh

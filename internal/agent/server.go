@@ -159,6 +159,17 @@ func guestSpec(s *specs.Spec, id, root string) {
 		s.Process.ApparmorProfile, s.Process.SelinuxLabel = "", ""
 	}
 	s.Linux.MountLabel = ""
+	// The container shares the guest's network namespace, where runc
+	// refuses net.* sysctls: they are the guest's to set.
+	for k, v := range s.Linux.Sysctl {
+		if strings.HasPrefix(k, "net.") && !strings.Contains(k, "/") {
+			p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
+			if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+				slog.Warn("sysctl", "key", k, "error", err)
+			}
+			delete(s.Linux.Sysctl, k)
+		}
+	}
 }
 
 func (a *Agent) start(_ context.Context, decode func(any) error) (any, error) {
@@ -180,7 +191,9 @@ func (a *Agent) start(_ context.Context, decode func(any) error) (any, error) {
 		if err := validID("id", req.ID); err != nil {
 			return nil, err
 		}
-		cmd = exec.Command(a.runc, "--root", RuncRoot, "run", "--bundle", filepath.Join(BundleDir, req.ID), req.ID)
+		// --no-pivot: the guest's root is the initramfs, where pivot_root
+		// fails; the VM, not the mount namespace, is the pod's boundary.
+		cmd = exec.Command(a.runc, "--root", RuncRoot, "run", "--no-pivot", "--bundle", filepath.Join(BundleDir, req.ID), req.ID)
 	default:
 		if err := validID("execId", req.ExecID); err != nil {
 			return nil, err

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -57,7 +59,14 @@ type VM struct {
 	Timing Timing
 	exited chan struct{}
 	err    error // qemu's exit, once exited is closed
+
+	stopOnce sync.Once
+	stopErr  error
+	stopping atomic.Bool
 }
+
+// Stopping reports a Shutdown begun.
+func (v *VM) Stopping() bool { return v.stopping.Load() }
 
 // Boot starts the VM and returns once its agent has answered and set up
 // the guest's network. On error nothing is left behind.
@@ -190,6 +199,12 @@ func (v *VM) Err() error { return v.err }
 // Shutdown powers the guest off (killing qemu when it does not stop
 // within timeout) and removes the TAP, filters and state directory.
 func (v *VM) Shutdown(ctx context.Context, timeout time.Duration) error {
+	v.stopping.Store(true)
+	v.stopOnce.Do(func() { v.stopErr = v.shutdown(ctx, timeout) })
+	return v.stopErr
+}
+
+func (v *VM) shutdown(ctx context.Context, timeout time.Duration) error {
 	if v.Agent != nil {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := v.Agent.Call(cctx, api.MShutdown, nil, nil)
