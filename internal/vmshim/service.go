@@ -2,8 +2,8 @@ package vmshim
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net"
 	"os"
