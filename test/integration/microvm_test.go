@@ -93,6 +93,13 @@ func TestMicroVMPod(t *testing.T) {
 	tCtr := time.Since(t1)
 	logOf(t, filepath.Join(cfg.LogDirectory, "web.log"), "httpd serving")
 	t.Logf("RunPodSandbox (VM boot, agent, network) %s; CreateContainer+StartContainer %s", tPod.Round(time.Millisecond), tCtr.Round(time.Millisecond))
+	if b, err := os.ReadFile(d.logPath); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "vm booted") {
+				t.Logf("shim: %s", l)
+			}
+		}
+	}
 
 	url := "http://" + d.podIP(t, pod) + ":8080/"
 	var body string
