@@ -15,7 +15,7 @@ import (
 func main() {
 	// The console is the VM's serial port, which qemu logs on the host.
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	a := agent.New("/usr/sbin/runc")
+	a := agent.New(api.GuestRuntime)
 	if err := agent.Init(); err != nil {
 		slog.Error("agent init", "error", err)
 		poweroff()

@@ -217,32 +217,11 @@ func (a *Agent) start(_ context.Context, decode func(any) error) (any, error) {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	a.procs[ref] = p
+	// runc's PID: waiting for the container's own (runc state) would
+	// cost seconds of Go start-ups under TCG, and the host has no use for it.
 	pid := p.cmd.Process.Pid
-	if ref.ID != "" && ref.ExecID == "" {
-		pid = a.containerPid(ref.ID, p)
-	}
 	slog.Info("started", "id", ref.ID, "exec", ref.ExecID, "pid", pid)
 	return api.StartReply{Pid: pid}, nil
-}
-
-// containerPid is the container's init as runc reports it, once runc run
-// has created it; runc's own PID while it has not.
-func (a *Agent) containerPid(id string, p *proc) int {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		out, err := exec.Command(a.runc, "--root", RuncRoot, "state", id).Output()
-		if err == nil {
-			var st specs.State
-			if json.Unmarshal(out, &st) == nil && st.Pid > 0 {
-				return st.Pid
-			}
-		}
-		select {
-		case <-p.done:
-			return p.cmd.Process.Pid
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return p.cmd.Process.Pid
 }
 
 func (a *Agent) lookup(ref api.ProcessRef) (*proc, error) {

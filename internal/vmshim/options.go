@@ -20,12 +20,12 @@ import (
 )
 
 // options are the shim's, from its environment (the handler's
-// monitor_env): CRADLE_VM_KERNEL, CRADLE_VM_AGENT, CRADLE_VM_RUNC,
+// monitor_env): CRADLE_VM_KERNEL, CRADLE_VM_AGENT, CRADLE_VM_RUNTIME,
 // CRADLE_VM_CACHE, CRADLE_VM_ACCEL (auto, kvm or tcg), CRADLE_VM_CPUS and
 // CRADLE_VM_MEMORY_MIB (the size of a pod without sizing annotations).
 type options struct {
 	kernel, release string
-	agent, runc     string
+	agent, runtime  string
 	cache           string
 	accel           string
 	cpus, memoryMiB int
@@ -33,7 +33,7 @@ type options struct {
 
 func loadOptions() (options, error) {
 	o := options{kernel: os.Getenv("CRADLE_VM_KERNEL"), agent: os.Getenv("CRADLE_VM_AGENT"),
-		runc: os.Getenv("CRADLE_VM_RUNC"), cache: os.Getenv("CRADLE_VM_CACHE"),
+		runtime: os.Getenv("CRADLE_VM_RUNTIME"), cache: os.Getenv("CRADLE_VM_CACHE"),
 		accel: os.Getenv("CRADLE_VM_ACCEL"), cpus: 1, memoryMiB: 256}
 	var err error
 	if o.kernel == "" {
@@ -50,8 +50,10 @@ func loadOptions() (options, error) {
 		}
 		o.agent = filepath.Join(filepath.Dir(self), "cradle-vm-agent")
 	}
-	if o.runc == "" {
-		o.runc = "/usr/sbin/runc"
+	if o.runtime == "" {
+		// Not crun: Debian 12's 1.8.1 refuses the runtime-spec 1.3
+		// version that cradle writes ("unknown version specified").
+		o.runtime = "/usr/sbin/runc"
 	}
 	if o.cache == "" {
 		dir, err := os.UserCacheDir()
@@ -116,7 +118,7 @@ func (s *service) accel(ctx context.Context, initrd string) string {
 }
 
 func (s *service) bootVM(ctx context.Context, sp *specs.Spec) (*vm.VM, error) {
-	img, err := guest.Build(guest.Config{Agent: s.opts.agent, Runc: s.opts.runc, KernelRelease: s.opts.release, CacheDir: s.opts.cache})
+	img, err := guest.Build(guest.Config{Agent: s.opts.agent, Runtime: s.opts.runtime, KernelRelease: s.opts.release, CacheDir: s.opts.cache})
 	if err != nil {
 		return nil, err
 	}

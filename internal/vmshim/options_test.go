@@ -35,7 +35,7 @@ func TestLoadOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.release != "6.1.0-9-amd64" || o.accel != "auto" || o.cpus != 1 || o.memoryMiB != 256 || o.runc != "/usr/sbin/runc" {
+	if o.release != "6.1.0-9-amd64" || o.accel != "auto" || o.cpus != 1 || o.memoryMiB != 256 || o.runtime == "" {
 		t.Errorf("defaults: %+v", o)
 	}
 	for k, v := range map[string]string{"CRADLE_VM_ACCEL": "hvf", "CRADLE_VM_CPUS": "0", "CRADLE_VM_MEMORY_MIB": "x"} {

@@ -92,10 +92,12 @@ func TestMicroVMPod(t *testing.T) {
 		"mkdir -p /www && echo hello from the microvm > /www/index.html && echo httpd serving && exec httpd -f -p 8080 -h /www"))
 	tCtr := time.Since(t1)
 	logOf(t, filepath.Join(cfg.LogDirectory, "web.log"), "httpd serving")
-	t.Logf("RunPodSandbox (VM boot, agent, network) %s; CreateContainer+StartContainer %s", tPod.Round(time.Millisecond), tCtr.Round(time.Millisecond))
+	tLog := time.Since(t1)
+	t.Logf("RunPodSandbox (VM boot, agent, network) %s; CreateContainer+StartContainer %s; first log line %s after CreateContainer",
+		tPod.Round(time.Millisecond), tCtr.Round(time.Millisecond), tLog.Round(time.Millisecond))
 	if b, err := os.ReadFile(d.logPath); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
-			if strings.Contains(l, "vm booted") {
+			if strings.Contains(l, "shim: vm booted") || strings.Contains(l, "in the VM in") {
 				t.Logf("shim: %s", l)
 			}
 		}
@@ -112,7 +114,7 @@ func TestMicroVMPod(t *testing.T) {
 	if strings.TrimSpace(body) != "hello from the microvm" {
 		t.Fatalf("GET %s: %q", url, body)
 	}
-	t.Logf("GET %s from the host: %q", url, strings.TrimSpace(body))
+	t.Logf("GET %s from the host: %q (%s after CreateContainer)", url, strings.TrimSpace(body), time.Since(t1).Round(time.Millisecond))
 
 	var u unix.Utsname
 	_ = unix.Uname(&u)

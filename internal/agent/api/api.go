@@ -28,6 +28,10 @@ const ShareTag = "cradleshare"
 // when the kernel command line has cradle.probe (the KVM probe boot).
 const ProbeMarker = "cradle-vm-agent: probe ok"
 
+// GuestRuntime is where the initramfs puts the guest's OCI runtime (the
+// host's crun or runc, which take the same commands).
+const GuestRuntime = "/usr/bin/oci-runtime"
+
 // Method names.
 const (
 	MPing            = "Ping"

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/cradle-runtime/cradle/internal/agent/api"
 )
 
 // formatVersion changes when the layout below does, so that older cached
@@ -27,7 +29,7 @@ var DefaultModules = []string{"virtio_pci", "virtio_net", "virtio_console", "9pn
 // Config says what goes into the initramfs.
 type Config struct {
 	Agent         string   // static cradle-vm-agent; becomes /init
-	Runc          string   // the guest's runc; its libraries come along
+	Runtime       string   // the guest's OCI runtime (crun or runc); its libraries come along
 	KernelRelease string   // modules from ModulesDir/KernelRelease
 	ModulesDir    string   // default /lib/modules
 	Modules       []string // default DefaultModules
@@ -53,11 +55,11 @@ func (c *Config) defaults() {
 
 // plan lists the image's files and its module load order.
 func (c *Config) plan() ([]file, []string, error) {
-	files := []file{{"/init", c.Agent, 0o755}, {"/usr/sbin/runc", c.Runc, 0o755}}
+	files := []file{{"/init", c.Agent, 0o755}, {api.GuestRuntime, c.Runtime, 0o755}}
 	for g, h := range c.Extra {
 		files = append(files, file{g, h, 0o755})
 	}
-	libs, err := sharedLibs(c.Runc)
+	libs, err := sharedLibs(c.Runtime)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,5 +1,5 @@
 // Package guest builds a microVM's initramfs: cradle-vm-agent as /init,
-// the kernel modules it loads, and the guest's runc with its shared
+// the kernel modules it loads, and the guest's OCI runtime with its shared
 // libraries, as a gzipped newc cpio cached by the hash of its inputs.
 package guest
 

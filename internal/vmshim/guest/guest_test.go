@@ -101,7 +101,7 @@ func TestBuildCache(t *testing.T) {
 	write(filepath.Join(mods, "kernel", "b.ko"), "B")
 	agent := filepath.Join(dir, "agent")
 	write(agent, "agent-1")
-	cfg := Config{Agent: agent, Runc: "/bin/true", KernelRelease: "6.1.0-test", ModulesDir: filepath.Join(dir, "modules"),
+	cfg := Config{Agent: agent, Runtime: "/bin/true", KernelRelease: "6.1.0-test", ModulesDir: filepath.Join(dir, "modules"),
 		Modules: []string{"a"}, CacheDir: filepath.Join(dir, "cache")}
 	img1, err := Build(cfg)
 	if err != nil {
@@ -124,7 +124,7 @@ func TestBuildCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	list := string(out)
-	for _, want := range []string{"init\n", "usr/sbin/runc\n", "lib/modules/6.1.0-test/kernel/a.ko\n", "lib/modules/cradle.order\n", "dev/console\n"} {
+	for _, want := range []string{"init\n", "usr/bin/oci-runtime\n", "lib/modules/6.1.0-test/kernel/a.ko\n", "lib/modules/cradle.order\n", "dev/console\n"} {
 		if !strings.Contains(list, want) {
 			t.Errorf("image lacks %q:\n%s", want, list)
 		}

@@ -44,9 +44,11 @@ type Options struct {
 
 // Timing splits a boot.
 type Timing struct {
-	Network time.Duration // TAP and filters
-	Boot    time.Duration // qemu start to the agent's first instruction (guest uptime)
-	Agent   time.Duration // qemu start until the agent answered and set the network up
+	Network  time.Duration // TAP and filters
+	Firmware time.Duration // qemu start to the guest kernel's start (BIOS, kernel and initrd load)
+	Boot     time.Duration // guest kernel start to the agent's first instruction (guest uptime)
+	Modules  time.Duration // the agent's start to its first answer (mounts, modules, port)
+	Agent    time.Duration // qemu start until the agent answered and set the network up
 }
 
 // VM is a running microVM.
@@ -158,15 +160,22 @@ func Boot(ctx context.Context, o Options) (_ *VM, retErr error) {
 		return nil, v.bootErr("ping agent", err)
 	}
 	v.Kernel = pong.KernelRelease
+	// The guest's uptime starts with its kernel: the rest of the wait
+	// until the answer was qemu's firmware and loading.
+	answered := time.Duration(pong.UptimeSeconds * float64(time.Second))
 	v.Timing.Boot = time.Duration(pong.AgentSeconds * float64(time.Second))
+	v.Timing.Modules = answered - v.Timing.Boot
+	v.Timing.Firmware = max(time.Since(tq)-answered, 0)
 	if v.bridge != nil {
 		if err := v.Agent.Call(bctx, api.MSetupNetwork, v.bridge.Link.Network(o.Hostname), nil); err != nil {
 			return nil, v.bootErr("guest network", err)
 		}
 	}
 	v.Timing.Agent = time.Since(tq)
-	slog.Info("vm booted", "name", o.Name, "accel", o.Accel, "kernel", v.Kernel, "network", v.Timing.Network,
-		"boot", v.Timing.Boot, "agent_ready", v.Timing.Agent)
+	r := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	slog.Info(fmt.Sprintf("vm booted: accel %s, kernel %s, tap %s, firmware and load %s, kernel to agent %s, agent init %s, qemu start to agent ready %s",
+		o.Accel, v.Kernel, v.Timing.Network.Round(time.Microsecond), r(v.Timing.Firmware), r(v.Timing.Boot), r(v.Timing.Modules), r(v.Timing.Agent)),
+		"name", o.Name)
 	return v, nil
 }
 

@@ -69,7 +69,7 @@ func buildAgent(t *testing.T, dir string) string {
 func TestBootNetwork(t *testing.T) {
 	kernel, release := needVM(t)
 	dir := t.TempDir()
-	img, err := guest.Build(guest.Config{Agent: buildAgent(t, dir), Runc: "/usr/sbin/runc", KernelRelease: release,
+	img, err := guest.Build(guest.Config{Agent: buildAgent(t, dir), Runtime: "/usr/sbin/runc", KernelRelease: release,
 		CacheDir: filepath.Join(dir, "cache"), Extra: map[string]string{"/bin/busybox": "/bin/busybox"}})
 	if err != nil {
 		t.Fatal(err)
