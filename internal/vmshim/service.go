@@ -63,6 +63,7 @@ type service struct {
 	opts     options
 	srv      *ttrpc.Server
 	shutdown chan struct{}
+	events   *publisher
 
 	mu    sync.Mutex
 	vm    *vm.VM
@@ -77,7 +78,8 @@ func newService(f flags, dir string) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &service{f: f, dir: dir, opts: o, shutdown: make(chan struct{}), tasks: map[string]*task{}}, nil
+	return &service{f: f, dir: dir, opts: o, shutdown: make(chan struct{}), tasks: map[string]*task{},
+		events: newPublisher(f.namespace)}, nil
 }
 
 func (s *service) run(l net.Listener) error {
@@ -210,6 +212,7 @@ func (s *service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 			defer s.mu.Unlock()
 			if t.status != tasktypes.Status_STOPPED {
 				t.exit(vmExitStatus(v), time.Now())
+				s.events.exit(t.id, t.id, t.pid, t.exitStatus, t.exitedAt)
 			}
 		}()
 		return &taskv3.CreateTaskResponse{Pid: t.pid}, nil
@@ -323,6 +326,11 @@ func (s *service) waitExit(a *api.Client, ref api.ProcessRef, p *process) {
 	s.mu.Lock()
 	p.exit(uint32(w.ExitStatus), time.Unix(0, w.ExitedAtNs))
 	s.mu.Unlock()
+	id := ref.ExecID
+	if id == "" {
+		id = ref.ID
+	}
+	s.events.exit(ref.ID, id, p.pid, p.exitStatus, p.exitedAt)
 	slog.Info("exited", "id", ref.ID, "exec", ref.ExecID, "status", w.ExitStatus)
 }
 
@@ -422,6 +430,18 @@ func (s *service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.
 		if v != nil {
 			s.stopVM(v, 10*time.Second)
 		}
+		// Containers cannot outlive their VM. One the daemon never
+		// deleted (it exited before a daemon restart, and the daemon
+		// does not restore exited containers) would keep the shim from
+		// shutting down: it goes with the sandbox.
+		s.mu.Lock()
+		for id, o := range s.tasks {
+			if !o.sandbox {
+				slog.Info(fmt.Sprintf("container %s removed with the pod's VM", id))
+				delete(s.tasks, id)
+			}
+		}
+		s.mu.Unlock()
 		if err := removePod(s.dir, s.netns); err != nil {
 			return nil, status.Errorf(codes.Internal, "remove the pod's VM state: %v", err)
 		}

@@ -125,6 +125,19 @@ func TestMicroVMPod(t *testing.T) {
 		t.Fatalf("uname -r in the container: %v exit %d %q (host %q)", err, r.GetExitCode(), guest, host)
 	}
 	t.Logf("uname -r: container %s, host %s", guest, host)
+	// A second container shares the guest's network: it reaches the
+	// first at localhost, and its exit comes back as an event.
+	probe := d.startContainer(t, pod, cfg, containerConfig("probe", "sh", "-c", "wget -q -O - http://127.0.0.1:8080/; exit 4"))
+	if got := logOf(t, filepath.Join(cfg.LogDirectory, "probe.log"), "hello from the microvm"); got == "" {
+		t.Fatal("no probe output")
+	}
+	eventually(t, 30*time.Second, func() string {
+		if st := d.containerStatus(t, probe); st.GetState() != runtimeapi.ContainerState_CONTAINER_EXITED || st.GetExitCode() != 4 {
+			return fmt.Sprintf("probe container: %s exit %d, want EXITED 4", st.GetState(), st.GetExitCode())
+		}
+		return ""
+	})
+	d.waitLog(t, `container exited" runtime=microvm container=`+probe+` exit_code=4 oom_killed=false via=event`)
 	r, err = d.execSync(t, web, 30, "sh", "-c", "echo out; echo err >&2; exit 3")
 	if err != nil || r.GetExitCode() != 3 || strings.TrimSpace(string(r.GetStdout())) != "out" || strings.TrimSpace(string(r.GetStderr())) != "err" {
 		t.Errorf("ExecSync: %v, exit %d, stdout %q, stderr %q", err, r.GetExitCode(), r.GetStdout(), r.GetStderr())
@@ -156,4 +169,43 @@ func TestMicroVMPod(t *testing.T) {
 	if got := d.qemuPids(); got != "" {
 		t.Errorf("qemu left after RemovePodSandbox: %s", got)
 	}
+}
+
+// TestMicroVMShimKilled kills a pod's cradle-shim-vm with SIGKILL: its
+// qemu goes with it, cradle records the container's exit, and removing
+// the pod (through the shim's delete) leaves nothing.
+func TestMicroVMShimKilled(t *testing.T) {
+	d := microVMDaemon(t)
+	cfg := d.podConfig(t, "microvmkill")
+	resp, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "microvm"})
+	if err != nil {
+		d.dumpLog()
+		t.Fatalf("RunPodSandbox on the microvm handler: %v", err)
+	}
+	pod := resp.GetPodSandboxId()
+	t.Cleanup(func() {
+		if d.cmd != nil {
+			d.removePod(t, pod)
+		}
+	})
+	c := d.startContainer(t, pod, cfg, containerConfig("c", "sh", "-c", "echo up; exec sleep 1000"))
+	logOf(t, filepath.Join(cfg.LogDirectory, "c.log"), "up")
+	out, _ := exec.Command("pgrep", "-f", "cradle-shim-vm.*"+d.runroot).Output()
+	shims := strings.Fields(string(out))
+	if len(shims) != 1 || d.qemuPids() == "" {
+		t.Fatalf("shims %v, qemu %q: want one of each", shims, d.qemuPids())
+	}
+	if err := exec.Command("kill", "-9", shims[0]).Run(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() string {
+		if q := d.qemuPids(); q != "" {
+			return "qemu still runs: " + q
+		}
+		if st := d.containerStatus(t, c); st.GetState() != runtimeapi.ContainerState_CONTAINER_EXITED {
+			return "container " + st.GetState().String()
+		}
+		return ""
+	})
+	d.removePod(t, pod)
 }
