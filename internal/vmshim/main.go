@@ -125,6 +125,11 @@ func start(f flags) error {
 	if err != nil {
 		return err
 	}
+	// Bad options fail here, where the daemon sees the message, rather
+	// than in the detached shim.
+	if _, err := loadOptions(); err != nil {
+		return err
+	}
 	dir := podDir(f, group)
 	sock := socketPath(dir)
 	addr := "unix://" + sock

@@ -41,6 +41,9 @@ func loadOptions() (options, error) {
 			return o, fmt.Errorf("CRADLE_VM_KERNEL unset and %w", err)
 		}
 	} else {
+		if _, err := os.Stat(o.kernel); err != nil {
+			return o, fmt.Errorf("CRADLE_VM_KERNEL=%q: %w", o.kernel, err)
+		}
 		o.release = strings.TrimPrefix(filepath.Base(o.kernel), "vmlinuz-")
 	}
 	if o.agent == "" {
@@ -49,6 +52,9 @@ func loadOptions() (options, error) {
 			return o, err
 		}
 		o.agent = filepath.Join(filepath.Dir(self), "cradle-vm-agent")
+	}
+	if _, err := os.Stat(o.agent); err != nil {
+		return o, fmt.Errorf("guest agent (CRADLE_VM_AGENT): %w", err)
 	}
 	if o.runtime == "" {
 		// Not crun: Debian 12's 1.8.1 refuses the runtime-spec 1.3

@@ -29,7 +29,15 @@ func TestPodSize(t *testing.T) {
 }
 
 func TestLoadOptions(t *testing.T) {
-	t.Setenv("CRADLE_VM_KERNEL", "/boot/vmlinuz-6.1.0-9-amd64")
+	dir := t.TempDir()
+	kernel, agent := filepath.Join(dir, "vmlinuz-6.1.0-9-amd64"), filepath.Join(dir, "agent")
+	for _, f := range []string{kernel, agent} {
+		if err := os.WriteFile(f, nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("CRADLE_VM_KERNEL", kernel)
+	t.Setenv("CRADLE_VM_AGENT", agent)
 	t.Setenv("CRADLE_VM_CACHE", t.TempDir())
 	o, err := loadOptions()
 	if err != nil {
@@ -38,7 +46,8 @@ func TestLoadOptions(t *testing.T) {
 	if o.release != "6.1.0-9-amd64" || o.accel != "auto" || o.cpus != 1 || o.memoryMiB != 256 || o.runtime == "" {
 		t.Errorf("defaults: %+v", o)
 	}
-	for k, v := range map[string]string{"CRADLE_VM_ACCEL": "hvf", "CRADLE_VM_CPUS": "0", "CRADLE_VM_MEMORY_MIB": "x"} {
+	for k, v := range map[string]string{"CRADLE_VM_ACCEL": "hvf", "CRADLE_VM_CPUS": "0", "CRADLE_VM_MEMORY_MIB": "x",
+		"CRADLE_VM_KERNEL": "/nonexistent/vmlinuz-1", "CRADLE_VM_AGENT": "/nonexistent/agent"} {
 		t.Run(k, func(t *testing.T) {
 			t.Setenv(k, v)
 			if _, err := loadOptions(); err == nil || !strings.Contains(err.Error(), k) {

@@ -74,6 +74,8 @@ func (d *daemon) qemuPids() string {
 func TestMicroVMPod(t *testing.T) {
 	d := microVMDaemon(t)
 	cfg := d.podConfig(t, "microvm")
+	// The VM is sized from the pod's limits: 256 MiB plus 128 for the guest.
+	cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 256 << 20}
 	t0 := time.Now()
 	resp, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "microvm"})
 	if err != nil {
@@ -138,6 +140,13 @@ func TestMicroVMPod(t *testing.T) {
 		return ""
 	})
 	d.waitLog(t, `container exited" runtime=microvm container=`+probe+` exit_code=4 oom_killed=false via=event`)
+	r, err = d.execSync(t, web, 30, "sh", "-c", "grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo")
+	var memKiB, cpus int
+	if _, serr := fmt.Sscanf(string(r.GetStdout()), "MemTotal: %d kB\n%d", &memKiB, &cpus); err != nil || serr != nil ||
+		memKiB < 300<<10 || memKiB > 384<<10 || cpus != 1 {
+		t.Errorf("guest size: %v %v %q: want 300-384 MiB and 1 vCPU", err, serr, r.GetStdout())
+	}
+	t.Logf("guest: MemTotal %d kB, %d vCPU", memKiB, cpus)
 	r, err = d.execSync(t, web, 30, "sh", "-c", "echo out; echo err >&2; exit 3")
 	if err != nil || r.GetExitCode() != 3 || strings.TrimSpace(string(r.GetStdout())) != "out" || strings.TrimSpace(string(r.GetStderr())) != "err" {
 		t.Errorf("ExecSync: %v, exit %d, stdout %q, stderr %q", err, r.GetExitCode(), r.GetStdout(), r.GetStderr())
@@ -208,4 +217,21 @@ func TestMicroVMShimKilled(t *testing.T) {
 		return ""
 	})
 	d.removePod(t, pod)
+}
+
+// TestMicroVMBadOption: a shim option the handler sets wrong fails the
+// pod's start with a message that names it, and leaves nothing.
+func TestMicroVMBadOption(t *testing.T) {
+	shim := microVMShim(t)
+	d := newDaemon(t, withConfig(fmt.Sprintf(`[runtime.handlers.microvm]
+type = "vm"
+path = %q
+monitor_env = ["CRADLE_VM_ACCEL=hvf"]
+`, shim)))
+	d.pull(t, pauseImage)
+	_, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: d.podConfig(t, "microvmbad"), RuntimeHandler: "microvm"})
+	if err == nil || !strings.Contains(err.Error(), "CRADLE_VM_ACCEL") {
+		t.Fatalf("RunPodSandbox with CRADLE_VM_ACCEL=hvf: %v, want an error naming it", err)
+	}
+	t.Logf("RunPodSandbox: %v", err)
 }
