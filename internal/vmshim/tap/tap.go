@@ -8,6 +8,7 @@ package tap
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"unsafe"
@@ -85,8 +86,8 @@ func readLink(h *netlink.Handle, eth string) (Link, netlink.Link, error) {
 			continue
 		}
 		ar := api.Route{Iface: eth}
-		if r.Dst != nil {
-			ar.Dst = r.Dst.String()
+		if r.Dst != nil && !isDefault(r.Dst) {
+			ar.Dst = r.Dst.String() // else the default route, as "" says
 		}
 		if r.Gw != nil {
 			ar.Gw = r.Gw.String()
@@ -94,6 +95,11 @@ func readLink(h *netlink.Handle, eth string) (Link, netlink.Link, error) {
 		out.Routes = append(out.Routes, ar)
 	}
 	return out, l, nil
+}
+
+func isDefault(n *net.IPNet) bool {
+	ones, _ := n.Mask.Size()
+	return ones == 0 && n.IP.IsUnspecified()
 }
 
 // openTap creates a non-persistent TAP device in the netns and returns
