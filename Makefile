@@ -20,6 +20,8 @@ build:
 		echo "no C compiler ($(CC)): bin/cradle-pod-init not built, pid holders run bin/cradle" >&2; \
 		rm -f bin/cradle-pod-init; \
 	fi
+	$(GO) build -o bin/cradle-shim-vm ./cmd/cradle-shim-vm
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/cradle-vm-agent ./cmd/cradle-vm-agent
 
 deps:
 	hack/install-deps.sh

@@ -22,3 +22,5 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${pkgs[@]}"
 fi
+# The microVM handler (cradle-shim-vm): qemu and a guest kernel.
+"$(dirname "$0")/install-vm-deps.sh"

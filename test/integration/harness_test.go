@@ -391,6 +391,16 @@ func (d *daemon) leaks() []string {
 			out = append(out, "shim socket "+s)
 		}
 	}
+	// cradle-shim-vm keeps its socket, VM state and 9p share next to its
+	// -address, and its qemu's arguments name them.
+	for _, name := range []string{"cradle-shim-vm", "qemu-system"} {
+		if pids, _ := exec.Command("pgrep", "-f", name+".*"+d.runroot).Output(); len(strings.TrimSpace(string(pids))) > 0 {
+			out = append(out, name+" processes "+strings.Join(strings.Fields(string(pids)), ","))
+		}
+	}
+	if vms, _ := filepath.Glob(filepath.Join(d.runroot, "shims", "*", "vm-*")); len(vms) > 0 {
+		out = append(out, "microVM state "+strings.Join(vms, ","))
+	}
 	if entries, err := os.ReadDir(filepath.Join(d.ipamDir, d.network)); err == nil {
 		for _, e := range entries {
 			if ip := net.ParseIP(e.Name()); ip != nil {
@@ -462,6 +472,8 @@ func (d *daemon) assertNoLeaks() {
 	for _, pid := range d.holderPids() {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
+	_ = exec.Command("pkill", "-9", "-f", "cradle-shim-vm.*"+d.runroot).Run()
+	_ = exec.Command("pkill", "-9", "-f", "qemu-system.*"+d.runroot).Run()
 	for _, s := range d.shimSockets() {
 		_ = os.Remove(s)
 	}
