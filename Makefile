@@ -4,7 +4,7 @@ TAGS      := containers_image_openpgp exclude_graphdriver_btrfs
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/cradle-runtime/cradle/internal/version.Version=$(VERSION)
 
-.PHONY: build run test unit fuzz integration critest critest-vm bench deps test-deps vet clean
+.PHONY: build run test unit fuzz integration critest critest-vm node-e2e node-e2e-full bench deps test-deps vet clean
 
 build:
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/cradle ./cmd/cradle
@@ -44,6 +44,18 @@ critest: build
 # the default; test/critest/skip-vm.txt adds what that shim cannot serve.
 critest-vm: build
 	CRITEST_HANDLER=vm hack/critest.sh
+
+# Kubernetes' node conformance suite (test/e2e_node, [NodeConformance]) in
+# services mode against a daemon of its own; binaries built once into
+# ~/.cache/cradle (hack/install-node-e2e.sh). node-e2e: the parallel subset
+# (no [Slow], [Serial], [Flaky], [Disruptive]); node-e2e-full: every
+# [NodeConformance] spec. Skips and why: test/node-e2e/skip.txt; results:
+# docs/node-e2e.md.
+node-e2e: build
+	hack/node-e2e.sh
+
+node-e2e-full: build
+	NODE_E2E_SET=full hack/node-e2e.sh
 
 test: test-deps vet unit fuzz integration critest critest-vm
 
