@@ -35,6 +35,18 @@ PACKAGES=(
 	libcrypt1 libpcre2-8-0 libssl3 zlib1g
 )
 
+# With AGNHOST, the node e2e images also need curl (the specs exec it in
+# agnhost) and the libraries it needs.
+E2E_PACKAGES=(
+	curl libcurl4 libbrotli1 libcom-err2 libdb5.3 libffi8 libgcc-s1 libgmp10 libgnutls30
+	libgssapi-krb5-2 libhogweed6 libidn2-0 libk5crypto3 libkeyutils1 libkrb5-3 libkrb5support0
+	libldap-2.5-0 libnettle8 libnghttp2-14 libp11-kit0 libpsl5 librtmp1 libsasl2-2
+	libsasl2-modules-db libssh2-1 libtasn1-6 libunistring2
+)
+if [[ -n ${AGNHOST:-} ]]; then
+	PACKAGES+=("${E2E_PACKAGES[@]}")
+fi
+
 log() { echo "build.sh: $*" >&2; }
 
 # need installs Debian packages for missing commands (fresh CI machines).

@@ -65,11 +65,15 @@ func staticBusyboxLayer(bin string) (*layer, error) {
 
 // agnhostLayer is what upstream's agnhost Dockerfile adds to its base:
 // /agnhost, the agnhost-2 link the entrypoint-tester specs exec, /uploads
-// for netexec, and user-defined-in-image (1000) in group-defined-in-image
-// (50000) for the SupplementalGroups specs.
-func agnhostLayer(bin string, base *layer) (*layer, error) {
+// for netexec, curl (the networking specs exec it), and
+// user-defined-in-image (1000) in group-defined-in-image (50000) for the
+// SupplementalGroups specs.
+func agnhostLayer(in inputs, base *layer) (*layer, error) {
 	l := newLayer("agnhost", base)
-	if err := l.copyFile(bin, "agnhost", 0o755); err != nil {
+	if err := l.copyFile(in.agnhost, "agnhost", 0o755); err != nil {
+		return nil, err
+	}
+	if err := in.root.addELF(l, "usr/bin/curl", "usr/bin/curl", 0o755); err != nil {
 		return nil, err
 	}
 	l.symlink("agnhost-2", "agnhost")
@@ -99,7 +103,7 @@ func e2eImages(in inputs, base, ngx, nnp, pause *layer) ([]*image, error) {
 	if err != nil {
 		return nil, err
 	}
-	agn, err := agnhostLayer(in.agnhost, base)
+	agn, err := agnhostLayer(in, base)
 	if err != nil {
 		return nil, err
 	}
