@@ -24,4 +24,9 @@ if [[ ! -x $dir/agnhost ]]; then
 		go build -o "$dir/.agnhost.tmp" k8s.io/kubernetes/test/images/agnhost >&2)
 	mv "$dir/.agnhost.tmp" "$dir/agnhost"
 fi
+# The agnhost image carries porter's test certificate, as upstream's does.
+if [[ ! -f $dir/localhost.key ]]; then
+	src=$(cd "$dir/module" && go list -mod=mod -f '{{.Dir}}' k8s.io/kubernetes/test/images/agnhost/porter)
+	cp "$src/localhost.crt" "$src/localhost.key" "$dir/"
+fi
 echo "$dir"

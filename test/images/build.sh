@@ -6,7 +6,8 @@
 #   NO_PUSH=1 test/images/build.sh  build only (OCI layout in $CACHE/oci)
 #   REFRESH=1 test/images/build.sh  fetch the current .debs even if cached
 #   AGNHOST=BIN test/images/build.sh also the Kubernetes node e2e images
-#                                   (hack/install-node-e2e.sh builds agnhost;
+#                                   (hack/install-node-e2e.sh builds agnhost
+#                                   and puts porter's localhost.crt/.key by it;
 #                                   a static busybox is built from Debian's
 #                                   source package, once)
 #
@@ -35,10 +36,10 @@ PACKAGES=(
 	libcrypt1 libpcre2-8-0 libssl3 zlib1g
 )
 
-# With AGNHOST, the node e2e images also need curl (the specs exec it in
-# agnhost) and the libraries it needs.
+# With AGNHOST, the node e2e images also need bash and curl (the specs exec
+# them in agnhost) and the libraries they need.
 E2E_PACKAGES=(
-	curl libcurl4 libbrotli1 libcom-err2 libdb5.3 libffi8 libgcc-s1 libgmp10 libgnutls30
+	bash libtinfo6 curl libcurl4 libbrotli1 libcom-err2 libdb5.3 libffi8 libgcc-s1 libgmp10 libgnutls30
 	libgssapi-krb5-2 libhogweed6 libidn2-0 libk5crypto3 libkeyutils1 libkrb5-3 libkrb5support0
 	libldap-2.5-0 libnettle8 libnghttp2-14 libp11-kit0 libpsl5 librtmp1 libsasl2-2
 	libsasl2-modules-db libssh2-1 libtasn1-6 libunistring2

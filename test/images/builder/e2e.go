@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -65,15 +66,24 @@ func staticBusyboxLayer(bin string) (*layer, error) {
 
 // agnhostLayer is what upstream's agnhost Dockerfile adds to its base:
 // /agnhost, the agnhost-2 link the entrypoint-tester specs exec, /uploads
-// for netexec, curl (the networking specs exec it), and
-// user-defined-in-image (1000) in group-defined-in-image (50000) for the
-// SupplementalGroups specs.
+// for netexec, porter's /localhost.crt and .key (the https hook specs serve
+// with them; they lie next to the agnhost binary), bash and curl (specs
+// exec them), and user-defined-in-image (1000) in group-defined-in-image
+// (50000) for the SupplementalGroups specs.
 func agnhostLayer(in inputs, base *layer) (*layer, error) {
 	l := newLayer("agnhost", base)
 	if err := l.copyFile(in.agnhost, "agnhost", 0o755); err != nil {
 		return nil, err
 	}
+	for _, f := range []string{"localhost.crt", "localhost.key"} {
+		if err := l.copyFile(filepath.Join(filepath.Dir(in.agnhost), f), f, 0o644); err != nil {
+			return nil, err
+		}
+	}
 	if err := in.root.addELF(l, "usr/bin/curl", "usr/bin/curl", 0o755); err != nil {
+		return nil, err
+	}
+	if err := in.root.addELF(l, "bin/bash", "bin/bash", 0o755); err != nil {
 		return nil, err
 	}
 	l.symlink("agnhost-2", "agnhost")
