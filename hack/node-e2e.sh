@@ -199,6 +199,10 @@ plugin_dir = ""
   sandbox_image = "registry.k8s.io/pause:3.10"
   # No hugetlb controller on this host.
   disable_hugetlb_controller = true
+  # Root lacks CAP_SYS_RESOURCE here: runc can't lower oom_score_adj to
+  # the -998 containerd gives sandboxes; clamp to containerd's own, as
+  # cradle does.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
