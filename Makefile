@@ -57,7 +57,7 @@ node-e2e: build
 node-e2e-full: build
 	NODE_E2E_SET=full hack/node-e2e.sh
 
-test: test-deps vet unit fuzz integration critest critest-vm
+test: test-deps vet unit fuzz integration critest critest-vm node-e2e
 
 # Benchmark against containerd (Debian's package) in the same run: latency
 # percentiles and memory per pod, both daemons with their own state; not
