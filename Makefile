@@ -7,7 +7,7 @@ LDFLAGS   := -X github.com/cradle-runtime/cradle/internal/version.Version=$(VERS
 DESTDIR   ?=
 PREFIX    ?= /usr/local
 
-.PHONY: build run test unit fuzz integration critest critest-vm bench deps test-deps vet clean install uninstall install-test
+.PHONY: build run test unit fuzz integration critest critest-vm node-e2e node-e2e-full bench deps test-deps vet clean install uninstall install-test
 
 build:
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/cradle ./cmd/cradle
@@ -72,6 +72,20 @@ uninstall:
 install-test:
 	hack/test-install.sh
 
+# Kubernetes' node conformance suite (test/e2e_node, [NodeConformance]) in
+# services mode against a daemon of its own; binaries built once into
+# ~/.cache/cradle (hack/install-node-e2e.sh). node-e2e: the parallel subset
+# (no [Slow], [Serial], [Flaky], [Disruptive]); node-e2e-full: every
+# [NodeConformance] spec. Skips and why: test/node-e2e/skip.txt; results:
+# docs/node-e2e.md.
+node-e2e: build
+	hack/node-e2e.sh
+
+node-e2e-full: build
+	NODE_E2E_SET=full hack/node-e2e.sh
+
+# node-e2e is not yet part of test: its image and binary builds have not
+# yet run on a fresh machine within CI's time (see docs/node-e2e.md).
 test: test-deps vet unit fuzz install-test integration critest critest-vm
 
 # Benchmark against containerd (Debian's package) in the same run: latency

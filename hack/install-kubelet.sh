@@ -47,6 +47,7 @@ import (
 	_ "github.com/onsi/ginkgo/v2/ginkgo"
 	_ "k8s.io/kubernetes/cmd/kubelet"
 	_ "k8s.io/kubernetes/test/e2e_node"
+	_ "k8s.io/kubernetes/test/images/agnhost"
 )
 EOF
 	go mod tidy -e >&2 || true

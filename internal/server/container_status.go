@@ -16,7 +16,7 @@ func containerStatus(r container.Record) *runtimeapi.ContainerStatus {
 		Id: r.ID, Metadata: cfg.GetMetadata(), State: r.State,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 		ExitCode: r.ExitCode, Reason: r.Reason, Message: r.Message,
-		Image: cfg.GetImage(), ImageRef: r.ImageID, ImageId: r.ImageID,
+		Image: reportedImage(cfg.GetImage()), ImageRef: r.ImageID, ImageId: r.ImageID,
 		Labels: cfg.GetLabels(), Annotations: cfg.GetAnnotations(),
 		Mounts: cfg.GetMounts(), LogPath: r.LogPath,
 		Resources: &runtimeapi.ContainerResources{Linux: cfg.GetLinux().GetResources()},
@@ -32,6 +32,21 @@ func containerStatus(r container.Record) *runtimeapi.ContainerStatus {
 		}}
 	}
 	return st
+}
+
+// reportedImage is the image a container status names: the one the user
+// asked for. The kubelet creates containers from the image's ID and passes
+// the pod's image name as user_specified_image; it shows status.image in the
+// pod status and compares it with the pod spec (an image update of a
+// restartable init container waits for the new name to show).
+func reportedImage(spec *runtimeapi.ImageSpec) *runtimeapi.ImageSpec {
+	if spec.GetUserSpecifiedImage() == "" {
+		return spec
+	}
+	return &runtimeapi.ImageSpec{
+		Image: spec.GetUserSpecifiedImage(), UserSpecifiedImage: spec.GetUserSpecifiedImage(),
+		Annotations: spec.GetAnnotations(), RuntimeHandler: spec.GetRuntimeHandler(),
+	}
 }
 
 // ContainerStatus reads the record only: it never waits behind a stop.
@@ -74,7 +89,7 @@ func (s *Server) ListContainers(_ context.Context, req *runtimeapi.ListContainer
 		}
 		resp.Containers = append(resp.Containers, &runtimeapi.Container{
 			Id: r.ID, PodSandboxId: r.SandboxID, Metadata: r.Config.GetMetadata(),
-			Image: r.Config.GetImage(), ImageRef: r.ImageID, ImageId: r.ImageID, State: r.State, CreatedAt: r.CreatedAt,
+			Image: reportedImage(r.Config.GetImage()), ImageRef: r.ImageID, ImageId: r.ImageID, State: r.State, CreatedAt: r.CreatedAt,
 			Labels: r.Config.GetLabels(), Annotations: r.Config.GetAnnotations(),
 		})
 	}

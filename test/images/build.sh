@@ -5,6 +5,11 @@
 #   test/images/build.sh            build, push what the registry lacks
 #   NO_PUSH=1 test/images/build.sh  build only (OCI layout in $CACHE/oci)
 #   REFRESH=1 test/images/build.sh  fetch the current .debs even if cached
+#   AGNHOST=BIN test/images/build.sh also the Kubernetes node e2e images
+#                                   (hack/install-node-e2e.sh builds agnhost
+#                                   and puts porter's localhost.crt/.key by it;
+#                                   a static busybox is built from Debian's
+#                                   source package, once)
 #
 # The builder is reproducible, so a rebuild from the same .debs gives the same
 # digests; tags the registry already holds at the built digest are skipped.
@@ -30,6 +35,18 @@ PACKAGES=(
 	nginx nginx-common                # nginx, and its libraries:
 	libcrypt1 libpcre2-8-0 libssl3 zlib1g
 )
+
+# With AGNHOST, the node e2e images also need bash and curl (the specs exec
+# them in agnhost) and the libraries they need.
+E2E_PACKAGES=(
+	bash libtinfo6 curl libcurl4 libbrotli1 libcom-err2 libdb5.3 libffi8 libgcc-s1 libgmp10 libgnutls30
+	libgssapi-krb5-2 libhogweed6 libidn2-0 libk5crypto3 libkeyutils1 libkrb5-3 libkrb5support0
+	libldap-2.5-0 libnettle8 libnghttp2-14 libp11-kit0 libpsl5 librtmp1 libsasl2-2
+	libsasl2-modules-db libssh2-1 libtasn1-6 libunistring2
+)
+if [[ -n ${AGNHOST:-} ]]; then
+	PACKAGES+=("${E2E_PACKAGES[@]}")
+fi
 
 log() { echo "build.sh: $*" >&2; }
 
@@ -108,6 +125,43 @@ compile() {
 	echo "$stamp" >"$out.stamp"
 }
 
+# busybox_static builds upstream-like busybox (make defconfig, static: it has
+# nmeter, which Debian's busybox lacks) from Debian's busybox source package,
+# fetched with apt-get source through a deb-src list of its own. Cached per
+# source version. Prints the binary.
+busybox_static() {
+	local src=$CACHE/busybox-src apt=$CACHE/busybox-src/apt orig ver out
+	mkdir -p "$apt/lists/partial"
+	shopt -s nullglob
+	orig=("$src"/busybox_*.orig.tar.bz2)
+	shopt -u nullglob
+	if [[ ${#orig[@]} -ne 1 ]]; then
+		log "fetching Debian's busybox source package"
+		echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main" >"$apt/sources.list"
+		local opts=(-q -o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+			-o "Dir::State::Lists=$apt/lists" -o APT::Sandbox::User=root)
+		apt-get "${opts[@]}" update >/dev/null
+		(cd "$src" && apt-get "${opts[@]}" source --download-only busybox >/dev/null)
+		orig=("$src"/busybox_*.orig.tar.bz2)
+	fi
+	ver=$(basename "${orig[0]}" .orig.tar.bz2)
+	ver=${ver#busybox_}
+	out=$BIN/busybox-static-$ver
+	if [[ ! -x $out ]]; then
+		log "building static busybox $ver (make defconfig; about 3 minutes)"
+		local tmp
+		tmp=$(mktemp -d)
+		tar -C "$tmp" -xjf "${orig[0]}"
+		(cd "$tmp/busybox-$ver" && make defconfig >/dev/null &&
+			sed -i 's/^# CONFIG_STATIC is not set/CONFIG_STATIC=y/' .config &&
+			make -j"$(nproc)" busybox >/dev/null 2>&1)
+		mv "$tmp/busybox-$ver/busybox" "$out.tmp"
+		mv "$out.tmp" "$out"
+		rm -rf "$tmp"
+	fi
+	echo "$out"
+}
+
 # remote_digest prints the digest the registry serves for PATH:TAG, if any.
 remote_digest() {
 	local ref=$1
@@ -163,7 +217,13 @@ main() {
 	compile "$HERE/pause/pause.c" "$BIN/pause"
 	compile "$HERE/nonewprivs/nonewprivs.c" "$BIN/nonewprivs"
 	(cd "$REPO" && go build -o "$BIN/builder" ./test/images/builder)
-	"$BIN/builder" -root "$SYSROOT" -pause "$BIN/pause" -nonewprivs "$BIN/nonewprivs" \
+	local e2e=()
+	if [[ -n ${AGNHOST:-} ]]; then
+		need make make
+		need bzip2 bzip2
+		e2e=(-agnhost "$AGNHOST" -busybox-static "$(busybox_static)")
+	fi
+	"$BIN/builder" -root "$SYSROOT" -pause "$BIN/pause" -nonewprivs "$BIN/nonewprivs" "${e2e[@]}" \
 		-out "$OUT" -list "$OUT/images.list"
 	if [[ ${NO_PUSH:-} == 1 ]]; then
 		log "built into $OUT (not pushed)"

@@ -247,3 +247,33 @@ func TestStatusAndReopenDoNotWaitBehindStop(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The kubelet creates a container from the image's ID and passes the pod's
+// image name as user_specified_image; status and list report that name (the
+// pod status shows it, and image updates are judged by it), the ID stays in
+// image_ref and image_id.
+func TestContainerReportsUserSpecifiedImage(t *testing.T) {
+	d := newDaemon(t)
+	id := d.pull(t, busybox)
+	cfg := d.podConfig(t, "image-name")
+	pod := d.runPod(t, cfg)
+	c := containerConfig("by-id", "sleep", "60")
+	c.Image = &runtimeapi.ImageSpec{Image: id, UserSpecifiedImage: busybox}
+	byID := d.startContainer(t, pod, cfg, c)
+	plain := d.startContainer(t, pod, cfg, containerConfig("by-name", "sleep", "60"))
+
+	st := d.containerStatus(t, byID)
+	if st.GetImage().GetImage() != busybox || st.GetImage().GetUserSpecifiedImage() != busybox || st.GetImageRef() != id || st.GetImageId() != id {
+		t.Errorf("status of the container made from the ID: image %v, image_ref %q, image_id %q; want image %q, ref and id %q", st.GetImage(), st.GetImageRef(), st.GetImageId(), busybox, id)
+	}
+	if got := d.containerStatus(t, plain).GetImage().GetImage(); got != busybox {
+		t.Errorf("status of the container made from the name: image %q, want %q", got, busybox)
+	}
+	resp, err := d.rt.ListContainers(ctx(t), &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{Id: byID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetContainers()) != 1 || resp.GetContainers()[0].GetImage().GetImage() != busybox {
+		t.Errorf("ListContainers: %v, want one container with image %q", resp.GetContainers(), busybox)
+	}
+}

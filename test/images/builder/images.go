@@ -34,6 +34,9 @@ type inputs struct {
 	root       sysroot // extracted .debs
 	pause      string  // static pause binary (test/images/pause)
 	nonewprivs string  // static nonewprivs binary (test/images/nonewprivs)
+	// Optional: with both set, the node e2e images are built too (e2e.go).
+	agnhost       string // agnhost binary (k8s.io/kubernetes/test/images/agnhost)
+	busyboxStatic string // static busybox built with "make defconfig"
 }
 
 // busyboxApplets asks the packaged busybox for its applet names, running it
@@ -290,13 +293,27 @@ func images(in inputs) ([]*image, error) {
 		imgs = append(imgs, &image{ref: n, layers: []*layer{base, marker(base, n)}, config: shell(""),
 			push: []string{criTools + n + ":latest"}})
 	}
+	if in.agnhost != "" {
+		more, err := e2eImages(in, base, ngx, nnp, pause)
+		if err != nil {
+			return nil, err
+		}
+		imgs = append(imgs, more...)
+	}
 	return imgs, nil
 }
 
 // checkInputs fails early with a clear message when build.sh did not prepare
 // something.
 func checkInputs(in inputs) error {
-	for _, p := range []string{in.pause, in.nonewprivs, in.root.abs("bin/busybox")} {
+	ps := []string{in.pause, in.nonewprivs, in.root.abs("bin/busybox")}
+	if (in.agnhost == "") != (in.busyboxStatic == "") {
+		return fmt.Errorf("-agnhost and -busybox-static go together")
+	}
+	if in.agnhost != "" {
+		ps = append(ps, in.agnhost, in.busyboxStatic)
+	}
+	for _, p := range ps {
 		if _, err := os.Stat(p); err != nil {
 			return err
 		}

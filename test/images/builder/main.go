@@ -26,6 +26,8 @@ func main() {
 		root  = flag.String("root", "", "directory the Debian packages were extracted into")
 		pause = flag.String("pause", "", "static pause binary")
 		nnp   = flag.String("nonewprivs", "", "static nonewprivs binary")
+		agn   = flag.String("agnhost", "", "agnhost binary: also build the node e2e images (with -busybox-static)")
+		bbs   = flag.String("busybox-static", "", "static busybox (make defconfig) for the node e2e busybox images")
 		out   = flag.String("out", "", "OCI image layout directory to write")
 		list  = flag.String("list", "", "file to write the push list to (default stdout)")
 		epoch = flag.Int64("epoch", defaultEpoch(), "timestamp of every file and image (default $SOURCE_DATE_EPOCH, else Debian 12's release day)")
@@ -35,7 +37,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(inputs{root: sysroot(*root), pause: *pause, nonewprivs: *nnp}, *out, *list, time.Unix(*epoch, 0).UTC()); err != nil {
+	if err := run(inputs{root: sysroot(*root), pause: *pause, nonewprivs: *nnp, agnhost: *agn, busyboxStatic: *bbs}, *out, *list, time.Unix(*epoch, 0).UTC()); err != nil {
 		fmt.Fprintln(os.Stderr, "builder:", err)
 		os.Exit(1)
 	}
