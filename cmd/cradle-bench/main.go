@@ -75,6 +75,8 @@ func run() error {
 	flag.StringVar(&cfg.CgroupRoot, "cgroup-root", "/cradle-bench", "cgroupfs parent of the pods' cgroups (<root>/<runtime>/<variant>/pod<uid>); removed at the end")
 	flag.DurationVar(&cfg.RPCTimeout, "rpc-timeout", 2*time.Minute, "timeout of each CRI call")
 	flag.DurationVar(&cfg.Wait, "wait", 0, "wait this long for each runtime to answer before giving up (a daemon just started)")
+	flag.StringVar(&cfg.PullImage, "pull-bench", "", "time cold pulls of this image (removed before each pull) after everything else; empty skips it")
+	flag.IntVar(&cfg.PullReps, "pull-reps", 3, "cold pulls of -pull-bench per runtime")
 	flag.DurationVar(&cfg.Settle, "settle", 3*time.Second, "wait before each memory measurement")
 	flag.Parse()
 	if flag.NArg() > 0 {

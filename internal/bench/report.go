@@ -46,6 +46,7 @@ type Report struct {
 	Variants   []VariantResult `json:"variants"`
 	Floor      *FloorResult    `json:"floor,omitempty"`
 	Loads      []LoadResults   `json:"loads,omitempty"`
+	Pull       *PullResult     `json:"pull,omitempty"`
 	Errors     []string        `json:"errors,omitempty"`
 	Leaks      []string        `json:"leaks,omitempty"`
 }
@@ -127,6 +128,7 @@ func (r *Report) Write(w io.Writer) error {
 	}
 	r.writeFloor(&b, names)
 	r.writeLoads(&b, names)
+	r.writePull(&b, names)
 	r.writeTargets(&b, names)
 	if len(r.Errors) > 0 {
 		b.WriteString("\nErrors:\n")
