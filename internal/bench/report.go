@@ -47,6 +47,7 @@ type Report struct {
 	Floor      *FloorResult    `json:"floor,omitempty"`
 	Loads      []LoadResults   `json:"loads,omitempty"`
 	Pull       *PullResult     `json:"pull,omitempty"`
+	Kubelet    *KubeletResults `json:"kubelet,omitempty"`
 	Errors     []string        `json:"errors,omitempty"`
 	Leaks      []string        `json:"leaks,omitempty"`
 }
@@ -129,6 +130,7 @@ func (r *Report) Write(w io.Writer) error {
 	r.writeFloor(&b, names)
 	r.writeLoads(&b, names)
 	r.writePull(&b, names)
+	r.writeKubelet(&b, names)
 	r.writeTargets(&b, names)
 	if len(r.Errors) > 0 {
 		b.WriteString("\nErrors:\n")

@@ -37,6 +37,7 @@ type Config struct {
 	Floor      *Floor        // the no-daemon floor; nil skips it
 	PullImage  string        // the pull workload's image; empty skips it
 	PullReps   int           // its cold pulls per runtime
+	Kubelet    *Kubelet      // the kubelet workload; nil skips it
 	Log        *slog.Logger
 }
 
@@ -69,6 +70,9 @@ func (c *Config) Validate() error {
 		return errors.New("rpc timeout must be positive")
 	case c.PullImage != "" && (c.PullReps < 1 || c.PullReps > MaxPullReps):
 		return fmt.Errorf("pull reps %d: want 1..%d", c.PullReps, MaxPullReps)
+	case c.Kubelet != nil && (c.Kubelet.Bin == "" || c.Kubelet.Pods < 1 || c.Kubelet.Pods > MaxKubeletPods ||
+		!filepath.IsAbs(c.Kubelet.Dir) || !filepath.IsAbs(c.Kubelet.CgroupRoot) || c.Kubelet.CgroupRoot == "/" || c.Kubelet.Timeout <= 0):
+		return fmt.Errorf("kubelet: want a binary, 1..%d pods, absolute dir and cgroup root below /, a positive timeout", MaxKubeletPods)
 	case c.Floor != nil && (c.Floor.Runc == "" || c.Floor.CNIConf == "" || len(c.Floor.CNIBin) == 0 || c.Floor.Layout == "" || c.Floor.Ref == ""):
 		return errors.New("floor: runc, CNI config, CNI plugin dirs and an OCI layout image are all needed")
 	}
@@ -229,6 +233,13 @@ func (b *bench) run(ctx context.Context) error {
 			}
 		}
 		b.report.Loads = append(b.report.Loads, lr)
+	}
+	if b.cfg.Kubelet != nil {
+		k, err := b.kubeletAll(ctx, *b.cfg.Kubelet)
+		b.report.Kubelet = k
+		if err != nil {
+			return err
+		}
 	}
 	if b.cfg.PullImage != "" {
 		p, err := b.pullWorkload(ctx, b.cfg.PullImage, b.cfg.PullReps)
