@@ -11,6 +11,12 @@
 #   BENCH_VARIANTS=pid-container,pid-pod
 #   BENCH_LOADS=40x4,100x8  concurrent loads, PODSxCONCURRENCY ("" skips)
 #   BENCH_FLOOR=1         also time the no-daemon floor (0 skips it)
+#   BENCH_PULL=registry.k8s.io/cradle/bench-large:1  cold pulls of this
+#                         ~300 MB image ("" skips them; LARGE=1 build.sh)
+#   BENCH_PULL_REPS=3     cold pulls per runtime
+#   BENCH_KUBELET=1       also start BENCH_KUBELET_PODS=20 static pods through
+#                         the cached kubelet (hack/install-kubelet.sh) on each
+#                         runtime and read its pod start histograms
 #   BENCH_KEEP=1          keep the state dir and the daemon logs
 #   BENCH_OUT=FILE        also write the report (text) here; the JSON goes
 #                         next to it as FILE.json
@@ -28,6 +34,10 @@ PODS=${BENCH_PODS:-20}
 VARIANTS=${BENCH_VARIANTS:-pid-container,pid-pod}
 LOADS=${BENCH_LOADS-40x4,100x8}
 FLOOR=${BENCH_FLOOR:-1}
+PULL=${BENCH_PULL-registry.k8s.io/cradle/bench-large:1}
+PULL_REPS=${BENCH_PULL_REPS:-3}
+KUBELET=${BENCH_KUBELET:-0}
+KUBELET_PODS=${BENCH_KUBELET_PODS:-20}
 
 # Fixed paths, so that a run that was killed is cleaned up by the next one.
 STATE=/var/lib/cradle-bench
@@ -90,7 +100,8 @@ install_all() {
 	hack/install-deps.sh >&2 # runc, conmon, containernetworking-plugins
 	install_containerd
 	test/registry/registry.sh start
-	test/images/build.sh
+	# The pull workload's image is built (and cached) only when it is used.
+	if [[ -n $PULL ]]; then LARGE=1 test/images/build.sh; else test/images/build.sh; fi
 	log "building bin/cradle and bin/cradle-bench"
 	make -s build >&2
 	go build -o "$BENCH_BIN" ./cmd/cradle-bench
@@ -337,7 +348,12 @@ main() {
 	start_daemons
 	log "cradle pid $CR_PID, containerd pid $CTR_PID; running cradle-bench"
 
-	local out=${BENCH_OUT:-$STATE/report.txt} rc=0 floor=()
+	local out=${BENCH_OUT:-$STATE/report.txt} rc=0 floor=() kubelet=()
+	if [[ $KUBELET == 1 ]]; then
+		# Its own root dir (not /var/lib/kubelet) and cgroups below the run's.
+		kubelet=(-kubelet "$(hack/install-kubelet.sh)" -kubelet-pods "$KUBELET_PODS"
+			-kubelet-dir "$STATE/kubelet" -kubelet-cgroup-root "$CGROUP_ROOT/kubelet")
+	fi
 	if [[ $FLOOR == 1 ]]; then
 		floor=(-floor-runc /usr/sbin/runc -floor-cni-conf "$FL_DIR/net.d/10-floor.conflist"
 			-floor-cni-bin /usr/lib/cni -floor-image "$IMAGE_LAYOUT:busybox")
@@ -348,7 +364,7 @@ main() {
 		-runtime "containerd=unix://$CTR_SOCK,pid=$CTR_PID" \
 		-iterations "$ITERATIONS" -warmup "$WARMUP" -pods "$PODS" -variants "$VARIANTS" \
 		-image "$BUSYBOX" -pull "$BUSYBOX,$PAUSE_IMAGE" -cgroup-root "$CGROUP_ROOT" \
-		-loads "$LOADS" "${floor[@]}" \
+		-loads "$LOADS" "${floor[@]}" -pull-bench "$PULL" -pull-reps "$PULL_REPS" "${kubelet[@]}" \
 		-work-dir "$STATE/work" -wait 60s -json "$out.json" | tee "$out" || rc=$?
 	[[ -z ${BENCH_OUT:-} ]] || log "report in $out and $out.json"
 

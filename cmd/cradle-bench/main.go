@@ -65,6 +65,10 @@ func run() error {
 		floorRunc  = flag.String("floor-runc", "", "measure the no-daemon floor with this runc (also needs -floor-cni-conf and -floor-image)")
 		floorCNI   = flag.String("floor-cni-conf", "", "the floor's CNI conflist (a network of its own)")
 		floorBin   = flag.String("floor-cni-bin", "/usr/lib/cni", "the floor's CNI plugin directories, comma-separated")
+		kubeletBin = flag.String("kubelet", "", "also start this many static pods through a standalone kubelet (this binary) on each runtime and read its pod start histograms")
+		kubeletN   = flag.Int("kubelet-pods", 20, "static pods of the kubelet workload")
+		kubeletDir = flag.String("kubelet-dir", "/var/lib/cradle-bench/kubelet", "the kubelet workload's root, config and log dirs (one per runtime below it); removed at the end")
+		kubeletCg  = flag.String("kubelet-cgroup-root", "/cradle-bench-kubelet", "parent of the kubelets' cgroupRoot (<root>/<runtime>); removed at the end")
 		floorImage = flag.String("floor-image", "", "the floor's rootfs: an image in an OCI layout, LAYOUT_DIR:REF")
 	)
 	flag.Var(&rts, "runtime", "a runtime to benchmark, NAME=unix:///SOCKET[,pid=PID] (repeat; the daemon's PID is found by the socket if not given)")
@@ -75,6 +79,8 @@ func run() error {
 	flag.StringVar(&cfg.CgroupRoot, "cgroup-root", "/cradle-bench", "cgroupfs parent of the pods' cgroups (<root>/<runtime>/<variant>/pod<uid>); removed at the end")
 	flag.DurationVar(&cfg.RPCTimeout, "rpc-timeout", 2*time.Minute, "timeout of each CRI call")
 	flag.DurationVar(&cfg.Wait, "wait", 0, "wait this long for each runtime to answer before giving up (a daemon just started)")
+	flag.StringVar(&cfg.PullImage, "pull-bench", "", "time cold pulls of this image (removed before each pull) after everything else; empty skips it")
+	flag.IntVar(&cfg.PullReps, "pull-reps", 3, "cold pulls of -pull-bench per runtime")
 	flag.DurationVar(&cfg.Settle, "settle", 3*time.Second, "wait before each memory measurement")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -111,6 +117,9 @@ func run() error {
 			return fmt.Errorf("-floor-image %q: want LAYOUT_DIR:REF", *floorImage)
 		}
 		cfg.Floor = &bench.Floor{Runc: *floorRunc, CNIConf: *floorCNI, CNIBin: strings.Split(*floorBin, ","), Layout: layout, Ref: ref}
+	}
+	if *kubeletBin != "" {
+		cfg.Kubelet = &bench.Kubelet{Bin: *kubeletBin, Pods: *kubeletN, Dir: *kubeletDir, CgroupRoot: *kubeletCg, Timeout: 5 * time.Minute}
 	}
 	if err := cfg.Validate(); err != nil {
 		return err

@@ -46,6 +46,8 @@ type Report struct {
 	Variants   []VariantResult `json:"variants"`
 	Floor      *FloorResult    `json:"floor,omitempty"`
 	Loads      []LoadResults   `json:"loads,omitempty"`
+	Pull       *PullResult     `json:"pull,omitempty"`
+	Kubelet    *KubeletResults `json:"kubelet,omitempty"`
 	Errors     []string        `json:"errors,omitempty"`
 	Leaks      []string        `json:"leaks,omitempty"`
 }
@@ -127,6 +129,8 @@ func (r *Report) Write(w io.Writer) error {
 	}
 	r.writeFloor(&b, names)
 	r.writeLoads(&b, names)
+	r.writePull(&b, names)
+	r.writeKubelet(&b, names)
 	r.writeTargets(&b, names)
 	if len(r.Errors) > 0 {
 		b.WriteString("\nErrors:\n")

@@ -123,4 +123,7 @@ func (r *Report) writeTargets(b *strings.Builder, names []string) {
 			check(name+": daemon RSS growth, MiB per running pod", float64(a.RSSGrowthPerPod())/(1<<20), targetRSSPerPodMiB, true)
 		}
 	}
+	if p := r.Pull; p != nil {
+		checkRatio("image pull p50 / "+peer, p.Runtimes[me].P50, p.Runtimes[peer].P50, targetPullRatio)
+	}
 }

@@ -35,6 +35,9 @@ type Config struct {
 	Wait       time.Duration // how long a runtime may take to answer Version
 	Loads      []Load        // concurrent workloads, in the first variant's pod shape
 	Floor      *Floor        // the no-daemon floor; nil skips it
+	PullImage  string        // the pull workload's image; empty skips it
+	PullReps   int           // its cold pulls per runtime
+	Kubelet    *Kubelet      // the kubelet workload; nil skips it
 	Log        *slog.Logger
 }
 
@@ -65,6 +68,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("work dir %q: want an absolute path", c.WorkDir)
 	case c.RPCTimeout <= 0:
 		return errors.New("rpc timeout must be positive")
+	case c.PullImage != "" && (c.PullReps < 1 || c.PullReps > MaxPullReps):
+		return fmt.Errorf("pull reps %d: want 1..%d", c.PullReps, MaxPullReps)
+	case c.Kubelet != nil && (c.Kubelet.Bin == "" || c.Kubelet.Pods < 1 || c.Kubelet.Pods > MaxKubeletPods ||
+		!filepath.IsAbs(c.Kubelet.Dir) || !filepath.IsAbs(c.Kubelet.CgroupRoot) || c.Kubelet.CgroupRoot == "/" || c.Kubelet.Timeout <= 0):
+		return fmt.Errorf("kubelet: want a binary, 1..%d pods, absolute dir and cgroup root below /, a positive timeout", MaxKubeletPods)
 	case c.Floor != nil && (c.Floor.Runc == "" || c.Floor.CNIConf == "" || len(c.Floor.CNIBin) == 0 || c.Floor.Layout == "" || c.Floor.Ref == ""):
 		return errors.New("floor: runc, CNI config, CNI plugin dirs and an OCI layout image are all needed")
 	}
@@ -225,6 +233,20 @@ func (b *bench) run(ctx context.Context) error {
 			}
 		}
 		b.report.Loads = append(b.report.Loads, lr)
+	}
+	if b.cfg.Kubelet != nil {
+		k, err := b.kubeletAll(ctx, *b.cfg.Kubelet)
+		b.report.Kubelet = k
+		if err != nil {
+			return err
+		}
+	}
+	if b.cfg.PullImage != "" {
+		p, err := b.pullWorkload(ctx, b.cfg.PullImage, b.cfg.PullReps)
+		b.report.Pull = p
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

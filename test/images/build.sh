@@ -10,6 +10,8 @@
 #                                   and puts porter's localhost.crt/.key by it;
 #                                   a static busybox is built from Debian's
 #                                   source package, once)
+#   LARGE=1 test/images/build.sh    also the pull benchmark's ~300 MB image
+#                                   (cradle/bench-large:1, $CACHE/oci-large)
 #
 # The builder is reproducible, so a rebuild from the same .debs gives the same
 # digests; tags the registry already holds at the built digest are skipped.
@@ -22,6 +24,7 @@ DEBS=$CACHE/debs
 SYSROOT=$CACHE/sysroot
 BIN=$CACHE/bin
 OUT=$CACHE/oci
+OUT_LARGE=$CACHE/oci-large
 REGISTRY_ADDR=${REGISTRY_ADDR:-127.0.0.1:5000}
 
 # Debian packages the images are made of: the programs, then every package
@@ -171,8 +174,10 @@ remote_digest() {
 		tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" { print $2 }'
 }
 
+# push pushes the images of the layout $1 (default $OUT) listed in its
+# images.list.
 push() {
-	local name digest dests dest pushed=0 kept=0
+	local out=${1:-$OUT} name digest dests dest pushed=0 kept=0
 	if ! curl -fsS -o /dev/null --max-time 5 "http://$REGISTRY_ADDR/v2/"; then
 		log "no registry answers at $REGISTRY_ADDR; run test/registry/registry.sh start"
 		return 1
@@ -185,15 +190,29 @@ push() {
 			fi
 			log "pushing $dest ($digest)"
 			skopeo copy -q --preserve-digests --dest-tls-verify=false \
-				"oci:$OUT:$name" "docker://$REGISTRY_ADDR/$dest"
+				"oci:$out:$name" "docker://$REGISTRY_ADDR/$dest"
 			[[ $(remote_digest "$dest") == "$digest" ]] || {
 				log "$dest: registry does not serve $digest after the push"
 				return 1
 			}
 			pushed=$((pushed + 1))
 		done
-	done <"$OUT/images.list"
+	done <"$out/images.list"
 	log "pushed $pushed tags, $kept already up to date at $REGISTRY_ADDR"
+}
+
+# build_large builds the pull benchmark's image into its own layout, only when
+# the builder's source or Go changed: it is 300 MB of gzip work.
+build_large() {
+	local stamp
+	stamp=$( (cat "$HERE"/builder/*.go; go version) | sha256sum | cut -d' ' -f1)
+	if [[ -f $OUT_LARGE/images.list && -f $OUT_LARGE/.stamp && $(<"$OUT_LARGE/.stamp") == "$stamp" ]]; then
+		return 0
+	fi
+	log "building the ~300 MB bench image into $OUT_LARGE"
+	rm -f "$OUT_LARGE/.stamp"
+	"$BIN/builder" -large -out "$OUT_LARGE" -list "$OUT_LARGE/images.list"
+	echo "$stamp" >"$OUT_LARGE/.stamp"
 }
 
 main() {
@@ -225,12 +244,15 @@ main() {
 	fi
 	"$BIN/builder" -root "$SYSROOT" -pause "$BIN/pause" -nonewprivs "$BIN/nonewprivs" "${e2e[@]}" \
 		-out "$OUT" -list "$OUT/images.list"
+	[[ ${LARGE:-} != 1 ]] || build_large
 	if [[ ${NO_PUSH:-} == 1 ]]; then
 		log "built into $OUT (not pushed)"
 		cat "$OUT/images.list"
+		[[ ${LARGE:-} != 1 ]] || cat "$OUT_LARGE/images.list"
 		return 0
 	fi
 	push
+	[[ ${LARGE:-} != 1 ]] || push "$OUT_LARGE"
 }
 
 main "$@"

@@ -9,7 +9,8 @@
 //
 //	REF MANIFEST-DIGEST PATH:TAG [PATH:TAG...]
 //
-// telling build.sh where to push each image.
+// telling build.sh where to push each image. With -large it builds only the
+// pull benchmark's ~300 MB image (large.go).
 package main
 
 import (
@@ -30,14 +31,23 @@ func main() {
 		bbs   = flag.String("busybox-static", "", "static busybox (make defconfig) for the node e2e busybox images")
 		out   = flag.String("out", "", "OCI image layout directory to write")
 		list  = flag.String("list", "", "file to write the push list to (default stdout)")
+		large = flag.Bool("large", false, "build only the ~300 MB image of the pull benchmark (needs no -root, -pause or -nonewprivs)")
 		epoch = flag.Int64("epoch", defaultEpoch(), "timestamp of every file and image (default $SOURCE_DATE_EPOCH, else Debian 12's release day)")
 	)
 	flag.Parse()
+	created := time.Unix(*epoch, 0).UTC()
+	if *large && *out != "" {
+		if err := runLarge(*out, *list, created); err != nil {
+			fmt.Fprintln(os.Stderr, "builder:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *root == "" || *pause == "" || *nnp == "" || *out == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(inputs{root: sysroot(*root), pause: *pause, nonewprivs: *nnp, agnhost: *agn, busyboxStatic: *bbs}, *out, *list, time.Unix(*epoch, 0).UTC()); err != nil {
+	if err := run(inputs{root: sysroot(*root), pause: *pause, nonewprivs: *nnp, agnhost: *agn, busyboxStatic: *bbs}, *out, *list, created); err != nil {
 		fmt.Fprintln(os.Stderr, "builder:", err)
 		os.Exit(1)
 	}
@@ -60,6 +70,21 @@ func run(in inputs, out, list string, created time.Time) error {
 	if err != nil {
 		return err
 	}
+	return write(imgs, out, list, created)
+}
+
+// runLarge writes the pull benchmark's image alone, into a layout of its own
+// (so the test layout's blobs stay small and its rebuilds fast).
+func runLarge(out, list string, created time.Time) error {
+	imgs, err := largeImages(created)
+	if err != nil {
+		return err
+	}
+	return write(imgs, out, list, created)
+}
+
+// write puts imgs into the OCI layout out and writes the push list.
+func write(imgs []*image, out, list string, created time.Time) error {
 	lay, err := newLayout(out)
 	if err != nil {
 		return err
