@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -146,7 +147,7 @@ func (r *Runtime) runStart(ctx context.Context, b runtime.Bundle, id string, std
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	if err := runOwn(cmd); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		return nil, msg, fmt.Errorf("%s start for %s: %w: %s", r.shimPath, id, err, msg)
 	}
@@ -166,9 +167,37 @@ func (r *Runtime) reapRefusedShim() {
 	reapZombie(func(_ int, c string) bool { return c == comm })
 }
 
+// waited are the shim subcommands (start, delete) a caller is waiting
+// for: they bear the shim's name too, and reapZombie must leave them to
+// their cmd.Wait. The lock spans a start and its registration, so no
+// zombie of a running command is ever seen unregistered.
+var waited = struct {
+	sync.Mutex
+	pids map[int]bool
+}{pids: map[int]bool{}}
+
+// runOwn is cmd.Run for a shim subcommand, kept from reapZombie.
+func runOwn(cmd *exec.Cmd) error {
+	waited.Lock()
+	err := cmd.Start()
+	if err == nil {
+		waited.pids[cmd.Process.Pid] = true
+	}
+	waited.Unlock()
+	if err != nil {
+		return err
+	}
+	err = cmd.Wait()
+	waited.Lock()
+	delete(waited.pids, cmd.Process.Pid)
+	waited.Unlock()
+	return err
+}
+
 // reapZombie reaps the first zombie child of the daemon that match
 // accepts, waiting up to two seconds for one to appear. Only a process
-// already dead is reaped, so no one else's wait loses a status it needs.
+// already dead, and not one a caller waits for (runOwn), is reaped, so no
+// one else's wait loses a status it needs.
 func reapZombie(match func(pid int, comm string) bool) {
 	self := strconv.Itoa(os.Getpid())
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -188,8 +217,14 @@ func reapZombie(match func(pid int, comm string) bool) {
 			}
 			f := strings.Fields(string(st[end+1:]))
 			if len(f) > 1 && f[0] == "Z" && f[1] == self && match(pid, string(st[open+1:end])) {
-				var ws unix.WaitStatus
-				if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got == pid {
+				waited.Lock()
+				got := 0
+				if !waited.pids[pid] {
+					var ws unix.WaitStatus
+					got, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+				}
+				waited.Unlock()
+				if got == pid {
 					return
 				}
 			}
@@ -238,7 +273,7 @@ func (r *Runtime) deleteShim(ctx context.Context, b runtime.Bundle, id string) (
 	cmd := r.shimCmd(ctx, b, id, "-bundle", b.Dir(), "delete")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	if err := runOwn(cmd); err != nil {
 		return exitStatus{}, fmt.Errorf("%s delete for %s: %w: %s", r.shimPath, id, err, strings.TrimSpace(stderr.String()))
 	}
 	var resp taskv2.DeleteResponse
