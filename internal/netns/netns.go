@@ -346,8 +346,10 @@ func (t threadNamespaces) restore(err error) (restored bool, _ error) {
 	return true, err
 }
 
-func (t threadNamespaces) close() {
-	for _, s := range t {
+// close is deferred before any save, so it takes a pointer: a value
+// receiver would be the empty slice of that moment, and leak every fd.
+func (t *threadNamespaces) close() {
+	for _, s := range *t {
 		unix.Close(s.fd)
 	}
 }
