@@ -157,22 +157,27 @@ func (n *NRI) apply(ctx context.Context, updates []*api.ContainerUpdate, evict [
 	return nil
 }
 
-// ctx bounds a hook by more than the plugins' own timeouts, so a call
-// whose client went away still completes the relay.
-func hookCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+// begin starts one hook: the adaptation in force (nil when NRI is off)
+// and the hook's context, which outlives the caller's cancellation but is
+// bounded by more than the plugins' own timeouts, so a call whose client
+// went away still completes the relay. end releases both.
+func (n *NRI) begin(ctx context.Context) (*adaptation.Adaptation, context.Context, func()) {
+	a, done := n.use()
+	if a == nil { // NRI off: no timer for a call that makes none
+		return nil, ctx, done
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	return a, ctx, func() { cancel(); done() }
 }
 
 // RunPodSandbox tells plugins a pod is about to become ready; an error
 // fails RunPodSandbox.
 func (n *NRI) RunPodSandbox(ctx context.Context, pod *api.PodSandbox) error {
-	a, done := n.use()
-	defer done()
+	a, ctx, end := n.begin(ctx)
+	defer end()
 	if a == nil {
 		return nil
 	}
-	ctx, cancel := hookCtx(ctx)
-	defer cancel()
 	if err := a.RunPodSandbox(ctx, &api.RunPodSandboxRequest{Pod: pod}); err != nil {
 		return fmt.Errorf("NRI RunPodSandbox: %w", err)
 	}
@@ -181,13 +186,11 @@ func (n *NRI) RunPodSandbox(ctx context.Context, pod *api.PodSandbox) error {
 
 // StopPodSandbox tells plugins a pod's containers are stopped.
 func (n *NRI) StopPodSandbox(ctx context.Context, pod *api.PodSandbox) error {
-	a, done := n.use()
-	defer done()
+	a, ctx, end := n.begin(ctx)
+	defer end()
 	if a == nil {
 		return nil
 	}
-	ctx, cancel := hookCtx(ctx)
-	defer cancel()
 	if err := a.StopPodSandbox(ctx, &api.StopPodSandboxRequest{Pod: pod}); err != nil {
 		return fmt.Errorf("NRI StopPodSandbox: %w", err)
 	}
@@ -196,13 +199,11 @@ func (n *NRI) StopPodSandbox(ctx context.Context, pod *api.PodSandbox) error {
 
 // RemovePodSandbox tells plugins a pod is gone.
 func (n *NRI) RemovePodSandbox(ctx context.Context, pod *api.PodSandbox) error {
-	a, done := n.use()
-	defer done()
+	a, ctx, end := n.begin(ctx)
+	defer end()
 	if a == nil {
 		return nil
 	}
-	ctx, cancel := hookCtx(ctx)
-	defer cancel()
 	if err := a.RemovePodSandbox(ctx, &api.RemovePodSandboxRequest{Pod: pod}); err != nil {
 		return fmt.Errorf("NRI RemovePodSandbox: %w", err)
 	}
@@ -212,13 +213,11 @@ func (n *NRI) RemovePodSandbox(ctx context.Context, pod *api.PodSandbox) error {
 // CreateContainer lets plugins adjust spec before the container exists;
 // it applies their adjustment to spec. An error fails CreateContainer.
 func (n *NRI) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container, spec *specs.Spec) error {
-	a, done := n.use()
-	defer done()
+	a, ctx, end := n.begin(ctx)
+	defer end()
 	if a == nil {
 		return nil
 	}
-	ctx, cancel := hookCtx(ctx)
-	defer cancel()
 	resp, err := a.CreateContainer(ctx, &api.CreateContainerRequest{Pod: pod, Container: ctr})
 	if err != nil {
 		return fmt.Errorf("NRI CreateContainer: %w", err)
@@ -235,13 +234,11 @@ func (n *NRI) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api
 // StartContainer tells plugins a container is about to start; an error
 // fails StartContainer.
 func (n *NRI) StartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error {
-	a, done := n.use()
-	defer done()
+	a, ctx, end := n.begin(ctx)
+	defer end()
 	if a == nil {
 		return nil
 	}
-	ctx, cancel := hookCtx(ctx)
-	defer cancel()
 	if err := a.StartContainer(ctx, &api.StartContainerRequest{Pod: pod, Container: ctr}); err != nil {
 		return fmt.Errorf("NRI StartContainer: %w", err)
 	}
@@ -251,13 +248,11 @@ func (n *NRI) StartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.
 // UpdateContainer lets plugins amend a resource update of ctr; it returns
 // the resources to apply (res, or what plugins asked for it instead).
 func (n *NRI) UpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container, res *api.LinuxResources) (*api.LinuxResources, error) {
-	a, done := n.use()
-	defer done()
+	a, ctx, end := n.begin(ctx)
+	defer end()
 	if a == nil {
 		return res, nil
 	}
-	ctx, cancel := hookCtx(ctx)
-	defer cancel()
 	resp, err := a.UpdateContainer(ctx, &api.UpdateContainerRequest{Pod: pod, Container: ctr, LinuxResources: res})
 	if err != nil {
 		return nil, fmt.Errorf("NRI UpdateContainer: %w", err)
@@ -278,13 +273,11 @@ func (n *NRI) UpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api
 
 // StopContainer tells plugins a container stopped.
 func (n *NRI) StopContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error {
-	a, done := n.use()
-	defer done()
+	a, ctx, end := n.begin(ctx)
+	defer end()
 	if a == nil {
 		return nil
 	}
-	ctx, cancel := hookCtx(ctx)
-	defer cancel()
 	resp, err := a.StopContainer(ctx, &api.StopContainerRequest{Pod: pod, Container: ctr})
 	if err != nil {
 		return fmt.Errorf("NRI StopContainer: %w", err)
@@ -295,13 +288,11 @@ func (n *NRI) StopContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.C
 // Event relays a notification that needs no answer: PostCreate, PostStart,
 // PostUpdate and RemoveContainer.
 func (n *NRI) Event(ctx context.Context, ev api.Event, pod *api.PodSandbox, ctr *api.Container) error {
-	a, done := n.use()
-	defer done()
+	a, ctx, end := n.begin(ctx)
+	defer end()
 	if a == nil {
 		return nil
 	}
-	ctx, cancel := hookCtx(ctx)
-	defer cancel()
 	var err error
 	switch ev {
 	case api.Event_POST_CREATE_CONTAINER:
@@ -324,13 +315,11 @@ func (n *NRI) Event(ctx context.Context, ev api.Event, pod *api.PodSandbox, ctr 
 // UpdatePodSandbox tells plugins a pod is being resized (the sum of its
 // containers' resources, and its overhead); an error fails the update.
 func (n *NRI) UpdatePodSandbox(ctx context.Context, pod *api.PodSandbox, overhead, res *specs.LinuxResources) error {
-	a, done := n.use()
-	defer done()
+	a, ctx, end := n.begin(ctx)
+	defer end()
 	if a == nil {
 		return nil
 	}
-	ctx, cancel := hookCtx(ctx)
-	defer cancel()
 	req := &api.UpdatePodSandboxRequest{Pod: pod, LinuxResources: api.FromOCILinuxResources(res, nil)}
 	if overhead != nil {
 		req.OverheadLinuxResources = api.FromOCILinuxResources(overhead, nil)
@@ -343,13 +332,11 @@ func (n *NRI) UpdatePodSandbox(ctx context.Context, pod *api.PodSandbox, overhea
 
 // PostUpdatePodSandbox tells plugins a pod was resized.
 func (n *NRI) PostUpdatePodSandbox(ctx context.Context, pod *api.PodSandbox) error {
-	a, done := n.use()
-	defer done()
+	a, ctx, end := n.begin(ctx)
+	defer end()
 	if a == nil {
 		return nil
 	}
-	ctx, cancel := hookCtx(ctx)
-	defer cancel()
 	if err := a.PostUpdatePodSandbox(ctx, &api.PostUpdatePodSandboxRequest{Pod: pod}); err != nil {
 		return fmt.Errorf("NRI PostUpdatePodSandbox: %w", err)
 	}
