@@ -74,7 +74,7 @@ func (a *Agent) ping(context.Context, func(any) error) (any, error) {
 func (a *Agent) setupNetwork(_ context.Context, decode func(any) error) (any, error) {
 	var n api.Network
 	if err := decode(&n); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	if err := setupNetwork(n); err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
@@ -95,7 +95,7 @@ func validID(field, id string) error {
 func (a *Agent) createContainer(_ context.Context, decode func(any) error) (any, error) {
 	var req api.CreateContainerRequest
 	if err := decode(&req); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	if err := validID("id", req.ID); err != nil {
 		return nil, err
@@ -175,7 +175,7 @@ func guestSpec(s *specs.Spec, id, root string) {
 func (a *Agent) start(_ context.Context, decode func(any) error) (any, error) {
 	var req api.StartRequest
 	if err := decode(&req); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	ref := api.ProcessRef{ID: req.ID, ExecID: req.ExecID}
 	var cmd *exec.Cmd
@@ -237,7 +237,7 @@ func (a *Agent) lookup(ref api.ProcessRef) (*proc, error) {
 func (a *Agent) signal(_ context.Context, decode func(any) error) (any, error) {
 	var req api.SignalRequest
 	if err := decode(&req); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	p, err := a.lookup(req.ProcessRef)
 	if err != nil {
@@ -268,7 +268,7 @@ func (a *Agent) signal(_ context.Context, decode func(any) error) (any, error) {
 func (a *Agent) wait(ctx context.Context, decode func(any) error) (any, error) {
 	var ref api.ProcessRef
 	if err := decode(&ref); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	p, err := a.lookup(ref)
 	if err != nil {
@@ -284,7 +284,7 @@ func (a *Agent) wait(ctx context.Context, decode func(any) error) (any, error) {
 func (a *Agent) readOutput(ctx context.Context, decode func(any) error) (any, error) {
 	var req api.ReadOutputRequest
 	if err := decode(&req); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	p, err := a.lookup(req.ProcessRef)
 	if err != nil {
@@ -308,7 +308,7 @@ func (a *Agent) readOutput(ctx context.Context, decode func(any) error) (any, er
 func (a *Agent) writeStdin(_ context.Context, decode func(any) error) (any, error) {
 	var req api.WriteStdinRequest
 	if err := decode(&req); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	p, err := a.lookup(req.ProcessRef)
 	if err != nil {
@@ -326,7 +326,7 @@ func (a *Agent) writeStdin(_ context.Context, decode func(any) error) (any, erro
 func (a *Agent) closeStdin(_ context.Context, decode func(any) error) (any, error) {
 	var ref api.ProcessRef
 	if err := decode(&ref); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	p, err := a.lookup(ref)
 	if err != nil {
@@ -343,7 +343,7 @@ func (a *Agent) closeStdin(_ context.Context, decode func(any) error) (any, erro
 func (a *Agent) delete(_ context.Context, decode func(any) error) (any, error) {
 	var ref api.ProcessRef
 	if err := decode(&ref); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, err
 	}
 	a.mu.Lock()
 	p := a.procs[ref]

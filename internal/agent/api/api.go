@@ -10,6 +10,8 @@ import (
 	"fmt"
 
 	"github.com/containerd/ttrpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -161,7 +163,8 @@ func Register(srv *ttrpc.Server, handlers map[string]Handler) {
 					return nil
 				}
 				if err := json.Unmarshal(in.Value, v); err != nil {
-					return fmt.Errorf("decode %s request: %w", name, err)
+					// A malformed request is the caller's fault, whichever method.
+					return status.Errorf(codes.InvalidArgument, "decode %s request: %v", name, err)
 				}
 				return nil
 			}
