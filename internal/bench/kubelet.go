@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/kubeletconf"
 	"golang.org/x/sys/unix"
 )
 
@@ -64,10 +65,6 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// kubeletControllers are the v1 hierarchies the kubelet wants its cgroup
-// root in.
-var kubeletControllers = []string{"systemd", "cpuset", "pids", "cpuacct", "cpu", "memory", "blkio", "devices", "freezer"}
-
 // startKubelet starts a kubelet on c's socket and waits for its health.
 func (b *bench) startKubelet(ctx context.Context, c *client, k Kubelet) (*kubeletRun, error) {
 	r := &kubeletRun{dir: filepath.Join(k.Dir, c.t.Name), cgroot: filepath.Join(k.CgroupRoot, c.t.Name),
@@ -78,17 +75,8 @@ func (b *bench) startKubelet(ctx context.Context, c *client, k Kubelet) (*kubele
 			return r, err
 		}
 	}
-	for _, ctl := range kubeletControllers {
-		p := filepath.Join("/sys/fs/cgroup", ctl, r.cgroot)
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return r, fmt.Errorf("kubelet cgroup root: %w", err)
-		}
-		if ctl == "cpuset" { // a new cpuset is empty; copy the parent's
-			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-				v, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup/cpuset", f))
-				_ = os.WriteFile(filepath.Join(p, f), v, 0o644)
-			}
-		}
+	if err := kubeletconf.MakeCgroupRoot(r.cgroot); err != nil {
+		return r, err
 	}
 	var ports [3]int
 	for i := range ports {
@@ -99,37 +87,12 @@ func (b *bench) startKubelet(ctx context.Context, c *client, k Kubelet) (*kubele
 		ports[i] = p
 	}
 	r.ro, r.healthz = ports[0], ports[1]
-	sock := c.t.SocketPath()
-	// The flags and config that work on a cgroup v1, swap-on, no-systemd host
-	// (as test/integration's kubelet harness).
-	cfg := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-staticPodPath: %s
-fileCheckFrequency: 1s
-syncFrequency: 5s
-containerRuntimeEndpoint: unix://%s
-imageServiceEndpoint: unix://%s
-cgroupDriver: cgroupfs
-cgroupRoot: %s
-cgroupsPerQOS: true
-failSwapOn: false
-failCgroupV1: false
-enforceNodeAllocatable: []
-localStorageCapacityIsolation: false
-evictionHard: {}
-serializeImagePulls: false
-authentication:
-  anonymous: {enabled: true}
-  webhook: {enabled: false}
-authorization: {mode: AlwaysAllow}
-address: 127.0.0.1
-readOnlyPort: %d
-port: %d
-healthzBindAddress: 127.0.0.1
-healthzPort: %d
-podLogsDir: %s
-resolvConf: /etc/resolv.conf
-`, r.manifests, sock, sock, r.cgroot, r.ro, ports[2], r.healthz, filepath.Join(r.dir, "pod-logs"))
+	cfg := kubeletconf.Config(kubeletconf.Options{
+		StaticPodPath: r.manifests, Socket: c.t.SocketPath(), CgroupRoot: r.cgroot,
+		PodLogsDir:   filepath.Join(r.dir, "pod-logs"),
+		ReadOnlyPort: r.ro, Port: ports[2], HealthzPort: r.healthz,
+		Extra: "serializeImagePulls: false",
+	})
 	cfgPath := filepath.Join(r.dir, "kubelet.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return r, err

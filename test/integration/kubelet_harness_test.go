@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cradle-runtime/cradle/internal/kubeletconf"
 )
 
 // kubelet is a standalone kubelet (no API server: static pods from a
@@ -30,10 +32,6 @@ type kubelet struct {
 	logPath   string
 	cmd       *exec.Cmd
 }
-
-// kubeletControllers are the v1 hierarchies the kubelet wants its cgroup
-// root in.
-var kubeletControllers = []string{"systemd", "cpuset", "pids", "cpuacct", "cpu", "memory", "blkio", "devices", "freezer"}
 
 func kubeletBin(t *testing.T) string {
 	b := os.Getenv("CRADLE_TEST_KUBELET")
@@ -59,50 +57,16 @@ func newKubelet(t *testing.T, d *daemon, extra string) *kubelet {
 			t.Fatal(err)
 		}
 	}
-	// The kubelet wants its cgroup root to exist in every hierarchy.
-	for _, c := range kubeletControllers {
-		p := filepath.Join("/sys/fs/cgroup", c, k.cgroot)
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if c == "cpuset" {
-			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-				b, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup/cpuset", f))
-				_ = os.WriteFile(filepath.Join(p, f), b, 0o644)
-			}
-		}
+	if err := kubeletconf.MakeCgroupRoot(k.cgroot); err != nil {
+		t.Fatal(err)
 	}
 	// Runs after the daemon's own leak check was registered, so before it:
 	// the kubelet is gone before cradle is judged.
 	t.Cleanup(k.cleanup)
-	cfg := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-staticPodPath: %s
-fileCheckFrequency: 1s
-syncFrequency: 5s
-containerRuntimeEndpoint: unix://%s
-imageServiceEndpoint: unix://%s
-cgroupDriver: cgroupfs
-cgroupRoot: %s
-cgroupsPerQOS: true
-failSwapOn: false
-failCgroupV1: false
-enforceNodeAllocatable: []
-localStorageCapacityIsolation: false
-evictionHard: {}
-authentication:
-  anonymous: {enabled: true}
-  webhook: {enabled: false}
-authorization: {mode: AlwaysAllow}
-address: 127.0.0.1
-readOnlyPort: %d
-port: %d
-healthzBindAddress: 127.0.0.1
-healthzPort: %d
-podLogsDir: %s
-resolvConf: /etc/resolv.conf
-%s
-`, k.manifests, d.sock, d.sock, k.cgroot, k.port, freePort(t), freePort(t), k.logs, extra)
+	cfg := kubeletconf.Config(kubeletconf.Options{
+		StaticPodPath: k.manifests, Socket: d.sock, CgroupRoot: k.cgroot, PodLogsDir: k.logs,
+		ReadOnlyPort: k.port, Port: freePort(t), HealthzPort: freePort(t), Extra: extra,
+	})
 	cfgPath := filepath.Join(k.dir, "kubelet.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -318,7 +282,7 @@ func (k *kubelet) cleanup() {
 			}
 		}
 	}
-	for _, c := range kubeletControllers {
+	for _, c := range kubeletconf.Controllers {
 		root := filepath.Join("/sys/fs/cgroup", c, k.cgroot)
 		var dirs []string
 		_ = filepath.WalkDir(root, func(p string, e os.DirEntry, err error) error {
