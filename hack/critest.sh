@@ -159,14 +159,7 @@ stop_daemon() {
 }
 
 # release_pods removes what failed specs left behind, through the daemon.
-release_pods() {
-	local crictl=("$TOOLS/crictl" --runtime-endpoint "unix://$SOCK" --timeout 60s)
-	local pods=()
-	mapfile -t pods < <("${crictl[@]}" pods -q 2>/dev/null || true)
-	[[ ${#pods[@]} -eq 0 || -z ${pods[0]} ]] && return 0
-	log "removing ${#pods[@]} pod(s) left by critest"
-	"${crictl[@]}" rmp -f "${pods[@]}" >/dev/null 2>&1 || log "crictl rmp failed"
-}
+release_pods() { remove_pods "$TOOLS/crictl" "$SOCK" critest; }
 
 check_leaks() {
 	local n pids

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shell helpers shared by hack/critest.sh and hack/bench.sh. The caller
+# Shell helpers shared by hack/critest.sh, hack/node-e2e.sh and hack/bench.sh. The caller
 # defines log() and a LEAKS array.
 
 # stop_pid NAME PID: SIGTERM, up to 30 s for a clean exit, then SIGKILL,
@@ -18,4 +18,17 @@ stop_pid() {
 		LEAKS+=("$name ignored SIGTERM")
 	fi
 	wait "$pid" 2>/dev/null || true
+}
+
+# remove_pods CRICTL SOCK WHO: removes every pod the runtime on SOCK still
+# has (what failed specs or a killed kubelet left), through the runtime;
+# WHO names who left them, for the log.
+remove_pods() {
+	local crictl=("$1" --runtime-endpoint "unix://$2" --timeout 60s)
+	local pods=()
+	[[ -S $2 ]] || return 0
+	mapfile -t pods < <("${crictl[@]}" pods -q 2>/dev/null || true)
+	[[ ${#pods[@]} -eq 0 || -z ${pods[0]} ]] && return 0
+	log "removing ${#pods[@]} pod(s) left by $3"
+	"${crictl[@]}" rmp -f "${pods[@]}" >/dev/null 2>&1 || log "crictl rmp failed"
 }

@@ -256,15 +256,7 @@ start_runtime() {
 
 # release_pods removes every pod of our runtime (the suite's leftovers and
 # the NotReady sandboxes a killed kubelet leaves), through the runtime.
-release_pods() {
-	[[ -S $SOCK ]] || return 0
-	local crictl=("$CRICTL" --runtime-endpoint "unix://$SOCK" --timeout 60s)
-	local pods=()
-	mapfile -t pods < <("${crictl[@]}" pods -q 2>/dev/null || true)
-	[[ ${#pods[@]} -eq 0 || -z ${pods[0]} ]] && return 0
-	log "removing ${#pods[@]} pod(s) left behind"
-	"${crictl[@]}" rmp -f "${pods[@]}" >/dev/null 2>&1 || log "crictl rmp failed"
-}
+release_pods() { remove_pods "$CRICTL" "$SOCK" "the suite"; }
 
 # kubelet_leftovers unmounts what the suite's kubelet left under its root
 # (and the root's own shared bind mount), removes its state, and the files
