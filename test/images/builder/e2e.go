@@ -41,16 +41,7 @@ func staticApplets(bin string) ([]string, error) {
 // run and Debian's busybox lacks), every applet a hard link in /bin.
 func staticBusyboxLayer(bin string) (*layer, error) {
 	l := newLayer("static busybox (defconfig)")
-	for _, d := range []string{"dev", "etc", "home", "proc", "run", "sys", "usr/bin", "usr/sbin", "var/log", "var/www"} {
-		l.dir(d, 0o755)
-	}
-	l.dir("root", 0o700)
-	l.dir("tmp", 0o1777)
-	l.dir("var/tmp", 0o1777)
-	l.symlink("var/run", "../run")
-	l.text("etc/passwd", passwd)
-	l.text("etc/group", group)
-	l.text("etc/nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n")
+	skeleton(l)
 	if err := l.copyFile(bin, "bin/busybox", 0o755); err != nil {
 		return nil, err
 	}

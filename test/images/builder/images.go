@@ -63,13 +63,10 @@ func busyboxApplets(r sysroot) ([]string, error) {
 	return names, nil
 }
 
-// baseLayer is the busybox root file system every shell-capable image starts
-// from: Debian's dynamic busybox with each applet a hard link in /bin (so
-// masking /bin/ls masks only ls, and "sh -c ls" really execs /bin/ls), glibc,
-// util-linux's ipcs and procps' pgrep/pkill.
-func baseLayer(in inputs) (*layer, error) {
-	l := newLayer("busybox, glibc, ipcs, pgrep")
-	for _, d := range []string{"dev", "etc", "home", "proc", "run", "sys", "usr/bin", "usr/sbin", "usr/local/bin", "var/log", "var/tmp", "var/www"} {
+// skeleton lays out the directories, users and name service files every
+// busybox root starts with, and the further directories given.
+func skeleton(l *layer, dirs ...string) {
+	for _, d := range append([]string{"dev", "etc", "home", "proc", "run", "sys", "usr/bin", "usr/sbin", "var/log", "var/www"}, dirs...) {
 		l.dir(d, 0o755)
 	}
 	l.dir("root", 0o700)
@@ -79,6 +76,15 @@ func baseLayer(in inputs) (*layer, error) {
 	l.text("etc/passwd", passwd)
 	l.text("etc/group", group)
 	l.text("etc/nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n")
+}
+
+// baseLayer is the busybox root file system every shell-capable image starts
+// from: Debian's dynamic busybox with each applet a hard link in /bin (so
+// masking /bin/ls masks only ls, and "sh -c ls" really execs /bin/ls), glibc,
+// util-linux's ipcs and procps' pgrep/pkill.
+func baseLayer(in inputs) (*layer, error) {
+	l := newLayer("busybox, glibc, ipcs, pgrep")
+	skeleton(l, "usr/local/bin")
 
 	r := in.root
 	if err := r.addELF(l, "bin/busybox", "bin/busybox", 0o755); err != nil {
