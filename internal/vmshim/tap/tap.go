@@ -102,44 +102,49 @@ func isDefault(n *net.IPNet) bool {
 	return ones == 0 && n.IP.IsUnspecified()
 }
 
-// openTap creates a non-persistent TAP device in the netns and returns
-// its queue. TUNSETIFF makes the device where the calling thread is, so
-// the open runs on a thread of its own in the netns, which is thrown away.
-func openTap(nsPath, name string) (*os.File, error) {
-	type result struct {
-		f   *os.File
-		err error
-	}
-	ch := make(chan result, 1)
+// InNetns runs fn on a thread of its own in the netns at nsPath. The
+// thread is thrown away afterwards rather than moved back, so nothing else
+// ever runs in the wrong namespace.
+func InNetns(nsPath string, fn func() error) error {
+	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
 		ns, err := netns.GetFromPath(nsPath)
 		if err != nil {
-			ch <- result{nil, fmt.Errorf("open netns %s: %w", nsPath, err)}
+			errc <- fmt.Errorf("open netns %s: %w", nsPath, err)
 			return
 		}
 		defer ns.Close()
 		if err := netns.Set(ns); err != nil {
-			ch <- result{nil, fmt.Errorf("enter netns %s: %w", nsPath, err)}
+			errc <- fmt.Errorf("enter netns %s: %w", nsPath, err)
 			return
 		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// openTap creates a non-persistent TAP device in the netns and returns
+// its queue. TUNSETIFF makes the device where the calling thread is, so
+// the open runs in the netns (InNetns).
+func openTap(nsPath, name string) (*os.File, error) {
+	var f *os.File
+	err := InNetns(nsPath, func() error {
 		fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 		if err != nil {
-			ch <- result{nil, fmt.Errorf("open /dev/net/tun: %w", err)}
-			return
+			return fmt.Errorf("open /dev/net/tun: %w", err)
 		}
 		var ifr [unix.IFNAMSIZ + 64]byte
 		copy(ifr[:unix.IFNAMSIZ-1], name)
 		*(*uint16)(unsafe.Pointer(&ifr[unix.IFNAMSIZ])) = unix.IFF_TAP | unix.IFF_NO_PI
 		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TUNSETIFF, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 {
 			unix.Close(fd)
-			ch <- result{nil, fmt.Errorf("create tap %s: %w", name, e)}
-			return
+			return fmt.Errorf("create tap %s: %w", name, e)
 		}
-		ch <- result{os.NewFile(uintptr(fd), "/dev/net/tun:"+name), nil}
-	}()
-	r := <-ch
-	return r.f, r.err
+		f = os.NewFile(uintptr(fd), "/dev/net/tun:"+name)
+		return nil
+	})
+	return f, err
 }
 
 // Setup creates tap in the pod's netns and redirects all traffic between

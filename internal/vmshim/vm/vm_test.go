@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/agent/api"
 	"github.com/cradle-runtime/cradle/internal/vmshim/guest"
 	"github.com/cradle-runtime/cradle/internal/vmshim/qemu"
-	"github.com/vishvananda/netns"
+	"github.com/cradle-runtime/cradle/internal/vmshim/tap"
 	"golang.org/x/sys/unix"
 )
 
@@ -151,39 +150,22 @@ func TestBootNetwork(t *testing.T) {
 // httpGetIn GETs url from the netns: the socket is made on a thread in
 // it, which is thrown away afterwards.
 func httpGetIn(nsPath, url string) (string, error) {
-	type result struct {
-		body string
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		ns, err := netns.GetFromPath(nsPath)
-		if err != nil {
-			ch <- result{"", err}
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			ch <- result{"", err}
-			return
-		}
+	var body string
+	err := tap.InNetns(nsPath, func() error {
 		conn, err := net.DialTimeout("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"), 2*time.Second)
 		if err != nil {
-			ch <- result{"", err}
-			return
+			return err
 		}
 		tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return conn, nil }}
 		cl := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 		resp, err := cl.Get(url)
 		if err != nil {
-			ch <- result{"", err}
-			return
+			return err
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
-		ch <- result{string(b), err}
-	}()
-	r := <-ch
-	return r.body, r.err
+		body = string(b)
+		return err
+	})
+	return body, err
 }
