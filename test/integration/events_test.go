@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -280,18 +279,9 @@ func TestSandboxEventsInfraExit(t *testing.T) {
 					pid = h[0]
 				}
 			} else {
-				resp, err := d.rt.PodSandboxStatus(ctx(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod, Verbose: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var info struct {
-					InfraID string `json:"infraId"`
-				}
-				if err := json.Unmarshal([]byte(resp.GetInfo()["info"]), &info); err != nil || info.InfraID == "" {
-					t.Fatalf("no infra container in %q: %v", resp.GetInfo()["info"], err)
-				}
+				infra := d.infraID(t, pod)
 				for _, p := range procs() {
-					if cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.pid)); err == nil && strings.Contains(string(cg), "cradle-"+info.InfraID) {
+					if cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.pid)); err == nil && strings.Contains(string(cg), "cradle-"+infra) {
 						pid = p.pid
 					}
 				}

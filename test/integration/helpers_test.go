@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -200,4 +201,21 @@ func (d *daemon) podIP(t *testing.T, pod string) string {
 
 func contextWithTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 2*time.Minute)
+}
+
+// infraID is the ID of the pod's infra container (or, for a vm handler,
+// its sandbox task), from the verbose PodSandboxStatus.
+func (d *daemon) infraID(t *testing.T, pod string) string {
+	t.Helper()
+	resp, err := d.rt.PodSandboxStatus(ctx(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod, Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		InfraID string `json:"infraId"`
+	}
+	if err := json.Unmarshal([]byte(resp.GetInfo()["info"]), &info); err != nil || info.InfraID == "" {
+		t.Fatalf("no infra container or sandbox task in %q: %v", resp.GetInfo()["info"], err)
+	}
+	return info.InfraID
 }

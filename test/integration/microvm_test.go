@@ -36,14 +36,15 @@ func microVMShim(t *testing.T) string {
 	return shim
 }
 
-func microVMDaemon(t *testing.T) *daemon {
+// microVMDaemon runs a daemon with a microvm handler whose shim gets
+// CRADLE_VM_ACCEL=accel.
+func microVMDaemon(t *testing.T, accel string) *daemon {
 	shim := microVMShim(t)
-	// TCG: nested KVM hangs on this host; auto would probe it once.
 	d := newDaemon(t, withConfig(fmt.Sprintf(`[runtime.handlers.microvm]
 type = "vm"
 path = %q
-monitor_env = ["CRADLE_VM_ACCEL=tcg"]
-`, shim)))
+monitor_env = ["CRADLE_VM_ACCEL=%s"]
+`, shim, accel)))
 	d.pull(t, pauseImage)
 	d.pull(t, busybox)
 	return d
@@ -72,7 +73,7 @@ func (d *daemon) qemuPids() string {
 // -9 of cradle; removing it leaves no qemu, shim, TAP, filter, mount or
 // state (the harness's leak check).
 func TestMicroVMPod(t *testing.T) {
-	d := microVMDaemon(t)
+	d := microVMDaemon(t, "tcg") // nested KVM hangs on this host; auto would probe it once
 	cfg := d.podConfig(t, "microvm")
 	// The VM is sized from the pod's limits: 256 MiB plus 128 for the guest.
 	cfg.Linux.Resources = &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 256 << 20}
@@ -184,7 +185,7 @@ func TestMicroVMPod(t *testing.T) {
 // qemu goes with it, cradle records the container's exit, and removing
 // the pod (through the shim's delete) leaves nothing.
 func TestMicroVMShimKilled(t *testing.T) {
-	d := microVMDaemon(t)
+	d := microVMDaemon(t, "tcg") // nested KVM hangs on this host; auto would probe it once
 	cfg := d.podConfig(t, "microvmkill")
 	resp, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "microvm"})
 	if err != nil {
@@ -222,13 +223,7 @@ func TestMicroVMShimKilled(t *testing.T) {
 // TestMicroVMBadOption: a shim option the handler sets wrong fails the
 // pod's start with a message that names it, and leaves nothing.
 func TestMicroVMBadOption(t *testing.T) {
-	shim := microVMShim(t)
-	d := newDaemon(t, withConfig(fmt.Sprintf(`[runtime.handlers.microvm]
-type = "vm"
-path = %q
-monitor_env = ["CRADLE_VM_ACCEL=hvf"]
-`, shim)))
-	d.pull(t, pauseImage)
+	d := microVMDaemon(t, "hvf")
 	_, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: d.podConfig(t, "microvmbad"), RuntimeHandler: "microvm"})
 	if err == nil || !strings.Contains(err.Error(), "CRADLE_VM_ACCEL") {
 		t.Fatalf("RunPodSandbox with CRADLE_VM_ACCEL=hvf: %v, want an error naming it", err)

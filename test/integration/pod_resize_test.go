@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -140,16 +139,7 @@ func TestVMHandlerUpdatePodSandboxResources(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			d, _ := vmDaemon(t, shimPath)
 			pod, _ := d.runVMPod(t, "vmresize")
-			resp, err := d.rt.PodSandboxStatus(ctx(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod, Verbose: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var info struct {
-				InfraID string `json:"infraId"`
-			}
-			if err := json.Unmarshal([]byte(resp.GetInfo()["info"]), &info); err != nil || info.InfraID == "" {
-				t.Fatalf("no sandbox task in %q: %v", resp.GetInfo()["info"], err)
-			}
+			infra := d.infraID(t, pod)
 			const mi = 1 << 20
 			if _, err := d.rt.UpdatePodSandboxResources(ctx(t), &runtimeapi.UpdatePodSandboxResourcesRequest{
 				PodSandboxId: pod,
@@ -158,7 +148,7 @@ func TestVMHandlerUpdatePodSandboxResources(t *testing.T) {
 			}); err != nil {
 				t.Fatalf("UpdatePodSandboxResources: %v", err)
 			}
-			task := filepath.Join(d.cgroup, "cradle-"+info.InfraID)
+			task := filepath.Join(d.cgroup, "cradle-"+infra)
 			file := "memory.limit_in_bytes"
 			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 				file = "memory.max"
