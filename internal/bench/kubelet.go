@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cradle-runtime/cradle/internal/deathsig"
 	"github.com/cradle-runtime/cradle/internal/kubeletconf"
 	"golang.org/x/sys/unix"
 )
@@ -105,12 +106,12 @@ func (b *bench) startKubelet(ctx context.Context, c *client, k Kubelet) (*kubele
 	r.cmd = exec.Command(k.Bin, "--config", cfgPath, "--root-dir", filepath.Join(r.dir, "root"),
 		"--hostname-override", "cradle-bench-"+c.t.Name, "--v=1")
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := r.cmd.Start(); err != nil {
+	waited, err := deathsig.Start(r.cmd, syscall.SIGTERM)
+	if err != nil {
 		return r, fmt.Errorf("start kubelet: %w", err)
 	}
 	r.exited = make(chan struct{})
-	go func() { _ = r.cmd.Wait(); close(r.exited) }()
+	go func() { <-waited; close(r.exited) }()
 	b.log.Info("kubelet started", "runtime", c.t.Name, "pid", r.cmd.Process.Pid, "dir", r.dir)
 	err = r.poll(ctx, time.Minute, func() (bool, error) {
 		body, err := r.get(fmt.Sprintf("http://127.0.0.1:%d/healthz", r.healthz))

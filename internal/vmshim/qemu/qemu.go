@@ -102,9 +102,9 @@ func cpuModel(accel string) string {
 func (c Config) Command(files ...*os.File) *exec.Cmd {
 	cmd := exec.Command(Binary, c.Args()...)
 	cmd.ExtraFiles = files
-	// The VM outlives whoever started it only through the shim: qemu
-	// dies with the shim rather than run unmanaged.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Start it with deathsig.Start(cmd, SIGKILL): qemu dies with the
+	// shim rather than run unmanaged.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
 }
 

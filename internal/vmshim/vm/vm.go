@@ -18,6 +18,7 @@ import (
 
 	"github.com/containerd/ttrpc"
 	"github.com/cradle-runtime/cradle/internal/agent/api"
+	"github.com/cradle-runtime/cradle/internal/deathsig"
 	"github.com/cradle-runtime/cradle/internal/vmshim/qemu"
 	"github.com/cradle-runtime/cradle/internal/vmshim/tap"
 )
@@ -124,11 +125,12 @@ func Boot(ctx context.Context, o Options) (_ *VM, retErr error) {
 	var stderr limitedBuffer
 	v.cmd.Stdout, v.cmd.Stderr = &stderr, &stderr
 	tq := time.Now()
-	if err := v.cmd.Start(); err != nil {
+	waited, err := deathsig.Start(v.cmd, syscall.SIGKILL)
+	if err != nil {
 		return nil, fmt.Errorf("start qemu: %w", err)
 	}
 	go func() {
-		v.err = v.cmd.Wait()
+		v.err = <-waited
 		if v.err != nil && stderr.Len() > 0 {
 			v.err = fmt.Errorf("%w: %s", v.err, stderr.String())
 		}

@@ -120,7 +120,7 @@ func TestBootNetwork(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GET from the client netns: %v (console: %s)", err, v.consoleTail())
+			t.Fatalf("GET from the client netns: %v (console: %s)\n%s", err, v.consoleTail(), netDiag(ctx, v, pod, client))
 		}
 	}
 	if strings.TrimSpace(body) != "hello-from-guest" {
@@ -168,4 +168,38 @@ func httpGetIn(nsPath, url string) (string, error) {
 		return err
 	})
 	return body, err
+}
+
+// netDiag gathers, for a failed probe, both sides' links, filters and
+// neighbours, and the guest's own view from busybox over the agent.
+func netDiag(ctx context.Context, v *VM, pod, client string) string {
+	var b strings.Builder
+	for _, c := range [][]string{
+		{"ip", "-n", pod, "-s", "link"}, {"tc", "-n", pod, "-s", "filter", "show", "dev", "eth0", "ingress"},
+		{"tc", "-n", pod, "-s", "filter", "show", "dev", TapName, "ingress"}, {"ip", "-n", client, "neigh"},
+		{"ip", "-n", client, "-s", "link"},
+	} {
+		out, _ := exec.Command(c[0], c[1:]...).CombinedOutput()
+		fmt.Fprintf(&b, "$ %s\n%s\n", strings.Join(c, " "), out)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	sh := "for c in 'ip addr' 'ip route' 'ip neigh' 'cat /proc/net/dev' 'cat /proc/net/snmp'; do echo \"# $c\"; /bin/busybox $c; done 2>&1"
+	if err := v.Agent.Call(cctx, api.MStart, api.StartRequest{ExecID: "diag", Args: []string{"/bin/busybox", "sh", "-c", sh}}, &api.StartReply{}); err != nil {
+		fmt.Fprintf(&b, "guest diag: %v\n", err)
+		return b.String()
+	}
+	b.WriteString("guest:\n")
+	for {
+		var r api.ReadOutputReply
+		if err := v.Agent.Call(cctx, api.MReadOutput, api.ReadOutputRequest{ProcessRef: api.ProcessRef{ExecID: "diag"}, Stream: "stdout"}, &r); err != nil {
+			fmt.Fprintf(&b, "guest diag output: %v\n", err)
+			break
+		}
+		b.Write(r.Data)
+		if r.EOF {
+			break
+		}
+	}
+	return b.String()
 }
