@@ -10,6 +10,7 @@ import (
 	"github.com/cradle-runtime/cradle/internal/image"
 	"github.com/cradle-runtime/cradle/internal/netns"
 	"github.com/cradle-runtime/cradle/internal/ocispec"
+	"github.com/cradle-runtime/cradle/internal/runtime"
 	"github.com/cradle-runtime/cradle/internal/store"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -48,7 +49,7 @@ func ToStatus(err error, format string, a ...any) error {
 		return status.Error(codes.NotFound, msg)
 	case errors.Is(err, store.ErrAmbiguous):
 		return status.Error(codes.InvalidArgument, msg)
-	case errors.As(err, &he), errors.Is(err, image.ErrInUse):
+	case errors.As(err, &he), errors.Is(err, image.ErrInUse), errors.Is(err, runtime.ErrMonitorStart):
 		return status.Error(codes.FailedPrecondition, msg)
 	case errors.Is(err, image.ErrUnauthorized):
 		return status.Error(codes.Unauthenticated, msg)

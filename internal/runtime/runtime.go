@@ -19,6 +19,9 @@ var (
 	ErrNotExist = errors.New("container does not exist in the runtime")
 	// ErrExecTimeout means an exec outlived its timeout and was killed.
 	ErrExecTimeout = errors.New("exec timed out")
+	// ErrMonitorStart means the handler's shim refused to start, as for
+	// a bad handler option: the node, not the request, must change.
+	ErrMonitorStart = errors.New("the runtime handler's shim did not start")
 )
 
 // Runtime is one configured runtime handler. Containers are addressed by

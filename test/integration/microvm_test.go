@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -225,8 +227,8 @@ func TestMicroVMShimKilled(t *testing.T) {
 func TestMicroVMBadOption(t *testing.T) {
 	d := microVMDaemon(t, "hvf")
 	_, err := d.rt.RunPodSandbox(ctx(t), &runtimeapi.RunPodSandboxRequest{Config: d.podConfig(t, "microvmbad"), RuntimeHandler: "microvm"})
-	if err == nil || !strings.Contains(err.Error(), "CRADLE_VM_ACCEL") {
-		t.Fatalf("RunPodSandbox with CRADLE_VM_ACCEL=hvf: %v, want an error naming it", err)
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "CRADLE_VM_ACCEL") {
+		t.Fatalf("RunPodSandbox with CRADLE_VM_ACCEL=hvf: %v, want FailedPrecondition naming it", err)
 	}
 	t.Logf("RunPodSandbox: %v", err)
 }

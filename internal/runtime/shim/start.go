@@ -149,7 +149,7 @@ func (r *Runtime) runStart(ctx context.Context, b runtime.Bundle, id string, std
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := runOwn(cmd); err != nil {
 		msg := strings.TrimSpace(stderr.String())
-		return nil, msg, fmt.Errorf("%s start for %s: %w: %s", r.shimPath, id, err, msg)
+		return nil, msg, fmt.Errorf("%w: %s start for %s: %w: %s", runtime.ErrMonitorStart, r.shimPath, id, err, msg)
 	}
 	return stdout.Bytes(), stderr.String(), nil
 }
