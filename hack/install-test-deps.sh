@@ -13,6 +13,9 @@ need ip iproute2
 need nsenter util-linux
 need pgrep procps
 need gcc gcc
+# The node e2e images' static busybox: make, and Debian's .orig.tar.bz2.
+need make make
+need bzip2 bzip2
 # The vm handler tests drive Debian's containerd-shim-runc-v2 (the daemon is never started).
 need containerd-shim-runc-v2 containerd
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || pkgs+=(libc6-dev)

@@ -247,9 +247,6 @@ func (m *Manager) recordExit(c *container.Container, e runtime.Exit) {
 // while the daemon was down.
 func (m *Manager) reconcile(c *container.Container) {
 	r := c.Get()
-	if r.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-		return
-	}
 	// Pid 0: the create never reached the runtime; finishInterruptedCreates
 	// removes it.
 	if r.State == runtimeapi.ContainerState_CONTAINER_CREATED && r.Pid == 0 {
@@ -260,8 +257,14 @@ func (m *Manager) reconcile(c *container.Container) {
 		return
 	}
 	ctx := context.Background()
+	// An exited container is restored too: a shim still holds its task
+	// until RemoveContainer deletes it there, and without the restore
+	// that delete never reaches the shim, which then outlives the pod.
 	if err := rt.Restore(ctx, handle(r)); err != nil {
 		slog.Warn("restore container in its runtime", "container", r.ID, "error", err)
+	}
+	if r.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+		return
 	}
 	if e, ok := rt.Exited(ctx, handle(r)); ok {
 		m.recordExit(c, e)

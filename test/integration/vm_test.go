@@ -157,6 +157,35 @@ func TestVMHandlerDaemonRestart(t *testing.T) {
 	d.removePod(t, pod)
 }
 
+// TestVMHandlerExitedBeforeRestart: a container that exited before a
+// restart of cradle is still deleted in its shim by RemoveContainer, so its
+// runc state goes then, not only with the pod.
+func TestVMHandlerExitedBeforeRestart(t *testing.T) {
+	d, _ := vmDaemon(t, "/usr/bin/containerd-shim-runc-v2")
+	pod, cfg := d.runVMPod(t, "vmexited")
+	ctr := d.startContainer(t, pod, cfg, containerConfig("done", "sh", "-c", "exit 7"))
+	eventually(t, 30*time.Second, func() string {
+		if st := d.containerStatus(t, ctr); st.GetState() != runtimeapi.ContainerState_CONTAINER_EXITED || st.GetExitCode() != 7 {
+			return fmt.Sprintf("container %s exit %d, want EXITED 7", st.GetState(), st.GetExitCode())
+		}
+		return ""
+	})
+	// The shim's runc keeps its state under the handler's root, per namespace.
+	state := filepath.Join(d.runroot, "runtime", "vm", "k8s.io", ctr)
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("runc state of the exited container: %v, want it until RemoveContainer", err)
+	}
+	d.kill9()
+	d.start()
+	if _, err := d.rt.RemoveContainer(ctx(t), &runtimeapi.RemoveContainerRequest{ContainerId: ctr}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("runc state left after RemoveContainer: %v (the shim never saw the delete)", err)
+	}
+	d.removePod(t, pod)
+}
+
 // TestVMHandlerShimKilled kills the pod's shim with SIGKILL: the
 // container's exit is recorded, and removing the pod leaves nothing.
 func TestVMHandlerShimKilled(t *testing.T) {
