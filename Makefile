@@ -84,9 +84,9 @@ node-e2e: build
 node-e2e-full: build
 	NODE_E2E_SET=full hack/node-e2e.sh
 
-# node-e2e is not yet part of test: its image and binary builds have not
-# yet run on a fresh machine within CI's time (see docs/node-e2e.md).
-test: test-deps vet unit fuzz install-test integration critest critest-vm
+# test ends with the node conformance subset: on a fresh machine it first
+# builds the kubelet, e2e_node.test and the suite's images (docs/node-e2e.md).
+test: test-deps vet unit fuzz install-test integration critest critest-vm node-e2e
 
 # Benchmark against containerd (Debian's package) in the same run: latency
 # percentiles and memory per pod, both daemons with their own state; not

@@ -268,7 +268,7 @@ kubelet_leftovers() {
 	if [[ -n ${E2E:-} ]]; then
 		rm -rf "$E2E/kubeconfig" "$E2E/known_tokens.csv" "$E2E/kubelet-config" "$E2E/kubelet.conf.d" "$E2E"/static-pods*
 		# The empty report-dir tree the framework mirrors there.
-		[[ -d $E2E/var ]] && find "$E2E/var" -depth -type d -empty -delete
+		if [[ -d $E2E/var ]]; then find "$E2E/var" -depth -type d -empty -delete; fi
 	fi
 }
 
